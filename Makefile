@@ -1,0 +1,26 @@
+# Set-up is part of every target: a fresh clone needs nothing but python3 (>= 3.9) and make.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup quickstart test clean
+
+setup: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch torchvision
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+quickstart: setup
+	$(VENV)/bin/gan-suite fit --config configs/quickstart.yaml --trainer.logger.init_args.version quickstart
+	@echo "samples: runs/quickstart/quickstart/samples/ (last grid: $$(ls runs/quickstart/quickstart/samples | tail -1))"
+
+test: setup
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf runs build *.egg-info

@@ -1,0 +1,74 @@
+"""The ``gan-suite`` command.
+
+``gan-suite fit|validate --config configs/NAME.yaml`` is Lightning's CLI (dotted overrides,
+``--print_config``); other sub-commands (``evaluate``, ...) are plain argparse programs
+registered in :data:`COMMANDS`. A :class:`~gan_suite.errors.GanSuiteError` ends the program with a
+one-line message and exit code 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Callable, Optional, Sequence
+
+#: extra sub-commands: name -> "module:function" taking the remaining argv, returning an exit code.
+COMMANDS: dict[str, str] = {}
+
+
+def _lightning_cli(argv: Sequence[str]) -> None:
+    from pytorch_lightning.callbacks import ModelCheckpoint
+    from pytorch_lightning.cli import LightningCLI
+
+    import gan_suite.training  # noqa: F401  (registers the gan_ddp strategies)
+    from gan_suite.data.base import GANDataModule
+    from gan_suite.training.callbacks import SampleGrid
+    from gan_suite.training.module import GANModule
+
+    class GanSuiteCLI(LightningCLI):
+        def add_arguments_to_parser(self, parser) -> None:
+            parser.add_lightning_class_args(SampleGrid, "samples")
+            parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+            parser.set_defaults({"checkpoint.save_last": True, "checkpoint.every_n_train_steps": 1000})
+
+    GanSuiteCLI(
+        GANModule,
+        GANDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        args=list(argv),
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"prog": "gan-suite", "parser_mode": "omegaconf"} if _has_omegaconf() else {"prog": "gan-suite"},
+    )
+
+
+def _has_omegaconf() -> bool:
+    try:
+        import omegaconf  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _resolve(target: str) -> Callable[[Sequence[str]], Optional[int]]:
+    module_name, _, func = target.partition(":")
+    return getattr(importlib.import_module(module_name), func)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``gan-suite`` and ``python -m gan_suite``; returns the exit code."""
+    from gan_suite.errors import GanSuiteError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in COMMANDS:
+            return int(_resolve(COMMANDS[argv[0]])(argv[1:]) or 0)
+        _lightning_cli(argv)
+    except GanSuiteError as err:
+        print(f"gan-suite: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

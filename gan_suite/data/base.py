@@ -1,0 +1,139 @@
+"""Base LightningDataModule of the suite: in-memory tensors, step-indexed sampling.
+
+Every data module yields batches ``(x, y)`` with ``x`` float32 in [-1, 1] of shape
+``[k * B, *sample_shape]`` (``k`` discriminator steps per training step, ``B`` the minibatch) and
+``y`` the integer labels ``[k * B]`` (``-1`` where a dataset has none).
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from gan_suite.data.sampler import StepIndexedSampler
+
+
+def uint8_to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [N,C,H,W] in 0..255 -> float32 in [-1, 1]."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def unit_range_to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float [N,C,H,W] in [-1, 1] -> uint8 0..255 (values outside are clamped)."""
+    return images.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize uint8 images [N,C,H,W] to [N,C,size,size] with antialiased bilinear interpolation."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    from torchvision.transforms.v2 import functional as F
+
+    return F.resize(images, [size, size], antialias=True)
+
+
+class TensorSampleDataset(Dataset):
+    """Samples held in memory; fetched a whole batch at a time.
+
+    Args:
+        samples: uint8 images [N,C,H,W] (converted to [-1, 1] when fetched) or float [N, D]
+            points (returned as they are).
+        labels: int64 [N] or None (then -1 is returned).
+    """
+
+    def __init__(self, samples: torch.Tensor, labels: Optional[torch.Tensor] = None) -> None:
+        self.samples = samples
+        self.labels = labels if labels is not None else torch.full((len(samples),), -1, dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def _convert(self, x: torch.Tensor) -> torch.Tensor:
+        return uint8_to_unit_range(x) if x.dtype == torch.uint8 else x.float()
+
+    def __getitem__(self, index: int):
+        return self._convert(self.samples[index]), self.labels[index]
+
+    def __getitems__(self, indices: Sequence[int]):
+        # Batched fetching: one gather per batch instead of one Python call per sample.
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return self._convert(self.samples[idx]), self.labels[idx]
+
+
+def _pass_through(batch):
+    return batch
+
+
+class GANDataModule(pl.LightningDataModule):
+    """Base class. Subclasses implement :meth:`load_split` and set ``sample_shape``.
+
+    Args:
+        batch_size: minibatch size B of one discriminator or generator update (per rank).
+        num_workers: DataLoader worker processes (0 loads in the main process).
+        seed: seed of the data order (and of synthetic data).
+    """
+
+    #: shape of one sample: (C, H, W) for images, (D,) for points. Set by subclasses.
+    sample_shape: tuple = ()
+    #: number of label classes, or None for unlabelled data.
+    num_classes: Optional[int] = None
+    #: short name used in metrics files and caches.
+    name: str = "data"
+
+    def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0) -> None:
+        super().__init__()
+        if batch_size < 1:
+            from gan_suite.errors import ConfigError
+
+            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
+        self.save_hyperparameters()  # records the subclass's arguments too (rebuilt for evaluation)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        #: discriminator updates per training step; the training module sets it in ``setup``.
+        self.minibatches_per_step = 1
+        self._splits: dict = {}
+
+    # -- what subclasses provide --------------------------------------------------------------
+    def load_split(self, split: str) -> TensorSampleDataset:
+        """Return the dataset of ``split`` ('train' or 'heldout')."""
+        raise NotImplementedError
+
+    # -- shared machinery ----------------------------------------------------------------------
+    def split(self, split: str) -> TensorSampleDataset:
+        """The cached dataset of ``split`` ('train' or 'heldout')."""
+        if split not in self._splits:
+            self._splits[split] = self.load_split(split)
+        return self._splits[split]
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        self.split("train")
+
+    def describe(self) -> dict:
+        """Identification of the data for protocols and caches."""
+        return {"name": self.name, "sample_shape": list(self.sample_shape)}
+
+    def train_dataloader(self) -> DataLoader:
+        dataset = self.split("train")
+        trainer = self.trainer
+        world_size = trainer.world_size if trainer is not None else 1
+        rank = trainer.global_rank if trainer is not None else 0
+        module = trainer.lightning_module if trainer is not None else None
+
+        def start_step() -> int:
+            return int(getattr(module, "iteration", 0)) if module is not None else 0
+
+        per_rank = self.batch_size * self.minibatches_per_step
+        sampler = StepIndexedSampler(len(dataset), per_rank, world_size, rank, self.seed, start_step)
+        return DataLoader(
+            dataset,
+            batch_size=per_rank,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=self.num_workers,
+            collate_fn=_pass_through,
+            persistent_workers=False,
+        )

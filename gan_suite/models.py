@@ -1,0 +1,125 @@
+"""The two model families of the suite as ready-made LightningModules.
+
+Both are :class:`~gan_suite.training.module.GANModule` with their networks built from a few
+arguments, so a config names sizes rather than network classes.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+
+from gan_suite.nets import DCGANDiscriminator, DCGANGenerator, MaxoutDiscriminator, MLPGenerator
+from gan_suite.training.module import GANModule
+from gan_suite.training.schedules import GoodfellowSchedule
+
+
+def goodfellow_sgd(params) -> torch.optim.Optimizer:
+    """Goodfellow et al. 2014: SGD, lr 0.1, momentum 0.5 (ramped by :class:`GoodfellowSchedule`)."""
+    return torch.optim.SGD(params, lr=0.1, momentum=0.5)
+
+
+class VanillaGAN(GANModule):
+    """Goodfellow et al. 2014: MLP generator, maxout discriminator with dropout.
+
+    Defaults are the paper's MNIST setup (optimizers default to SGD 0.1 with momentum 0.5 and
+    the paper's lr decay / momentum ramp). Other widths and depths give e.g. PacGAN's toy nets.
+
+    Args:
+        sample_shape: shape of one sample ([1, 28, 28] for MNIST, [2] for toy data).
+        latent_dim, g_hidden, g_batch_norm, g_output: see :class:`MLPGenerator`.
+        d_hidden, d_pieces, d_input_dropout, d_hidden_dropout, pack: see :class:`MaxoutDiscriminator`.
+        goodfellow_schedule: apply the paper's lr decay and momentum ramp to SGD optimizers.
+        Other arguments: see :class:`GANModule`.
+    """
+
+    def __init__(
+        self,
+        sample_shape: Sequence[int] = (1, 28, 28),
+        latent_dim: int = 100,
+        g_hidden: Sequence[int] = (1200, 1200),
+        g_batch_norm: bool = False,
+        g_output: str = "tanh",
+        d_hidden: Sequence[int] = (240, 240),
+        d_pieces: int = 5,
+        d_input_dropout: float = 0.2,
+        d_hidden_dropout: float = 0.5,
+        pack: int = 1,
+        goodfellow_schedule: bool = True,
+        loss: str = "non_saturating",
+        d_steps: int = 1,
+        gp_weight: float = 10.0,
+        g_optimizer: Optional[OptimizerCallable] = None,
+        d_optimizer: Optional[OptimizerCallable] = None,
+        g_scheduler: Optional[LRSchedulerCallable] = None,
+        d_scheduler: Optional[LRSchedulerCallable] = None,
+        grad_clip_norm: Optional[float] = None,
+        ema_decay: Optional[float] = None,
+        ema_start: int = 0,
+        seed: int = 0,
+        rank_invariant_noise: bool = False,
+        num_fixed_samples: int = 64,
+        check_finite_every_n_steps: int = 1,
+    ) -> None:
+        generator = MLPGenerator(latent_dim, sample_shape, g_hidden, g_batch_norm, g_output)
+        discriminator = MaxoutDiscriminator(sample_shape, d_hidden, d_pieces, d_input_dropout, d_hidden_dropout, pack)
+        if goodfellow_schedule:
+            g_scheduler = g_scheduler or GoodfellowSchedule
+            d_scheduler = d_scheduler or GoodfellowSchedule
+        super().__init__(
+            generator, discriminator, loss=loss, d_steps=d_steps, gp_weight=gp_weight,
+            g_optimizer=g_optimizer or goodfellow_sgd, d_optimizer=d_optimizer or goodfellow_sgd,
+            g_scheduler=g_scheduler, d_scheduler=d_scheduler, grad_clip_norm=grad_clip_norm,
+            ema_decay=ema_decay, ema_start=ema_start, seed=seed, rank_invariant_noise=rank_invariant_noise,
+            num_fixed_samples=num_fixed_samples, check_finite_every_n_steps=check_finite_every_n_steps,
+        )
+        self.save_hyperparameters(ignore=["g_optimizer", "d_optimizer", "g_scheduler", "d_scheduler"])
+
+
+class DCGAN(GANModule):
+    """Radford et al. 2015 for 28, 32 or 64 px images with 1 or 3 channels.
+
+    Args:
+        image_size, channels: the images' size and channels (must match the data).
+        latent_dim: noise dimension (100 in the paper).
+        g_width, d_width: channels of G's last / D's first hidden layer (64 in the paper).
+        d_norm: 'batch' (paper), 'layer' (for WGAN-GP) or 'none'.
+        pack: PacGAN packing degree of D.
+        Other arguments: see :class:`GANModule` (optimizers default to Adam 2e-4, beta1 0.5).
+    """
+
+    def __init__(
+        self,
+        image_size: int = 64,
+        channels: int = 3,
+        latent_dim: int = 100,
+        g_width: int = 64,
+        d_width: int = 64,
+        d_norm: str = "batch",
+        pack: int = 1,
+        loss: str = "non_saturating",
+        d_steps: int = 1,
+        gp_weight: float = 10.0,
+        g_optimizer: Optional[OptimizerCallable] = None,
+        d_optimizer: Optional[OptimizerCallable] = None,
+        g_scheduler: Optional[LRSchedulerCallable] = None,
+        d_scheduler: Optional[LRSchedulerCallable] = None,
+        grad_clip_norm: Optional[float] = None,
+        ema_decay: Optional[float] = None,
+        ema_start: int = 0,
+        seed: int = 0,
+        rank_invariant_noise: bool = False,
+        num_fixed_samples: int = 64,
+        check_finite_every_n_steps: int = 1,
+    ) -> None:
+        super().__init__(
+            DCGANGenerator(latent_dim, image_size, channels, g_width),
+            DCGANDiscriminator(image_size, channels, d_width, d_norm, pack),
+            loss=loss, d_steps=d_steps, gp_weight=gp_weight, g_optimizer=g_optimizer, d_optimizer=d_optimizer,
+            g_scheduler=g_scheduler, d_scheduler=d_scheduler, grad_clip_norm=grad_clip_norm,
+            ema_decay=ema_decay, ema_start=ema_start, seed=seed, rank_invariant_noise=rank_invariant_noise,
+            num_fixed_samples=num_fixed_samples, check_finite_every_n_steps=check_finite_every_n_steps,
+        )
+        self.save_hyperparameters(ignore=["g_optimizer", "d_optimizer", "g_scheduler", "d_scheduler"])

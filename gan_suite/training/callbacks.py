@@ -1,0 +1,59 @@
+"""Callbacks of the training side: sample grids from the fixed noise batch."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import pytorch_lightning as pl
+import torch
+
+from gan_suite.visual import sample_picture_array, save_png
+
+
+def run_directory(trainer: pl.Trainer) -> str:
+    """The run's directory: the logger's version folder, or ``default_root_dir`` without a logger."""
+    return trainer.log_dir or trainer.default_root_dir
+
+
+class SampleGrid(pl.Callback):
+    """Every ``every_n_steps`` training steps (and at the end), draw the fixed noise batch.
+
+    Writes ``<run dir>/samples/step_<iteration>.png`` and hands the picture to every logger that
+    can take images (``log_image`` of WandbLogger, ``add_image`` of TensorBoard).
+
+    Args:
+        every_n_steps: interval in training steps (generator updates).
+        nrow: images per grid row.
+    """
+
+    def __init__(self, every_n_steps: int = 500, nrow: int = 8) -> None:
+        self.every_n_steps = every_n_steps
+        self.nrow = nrow
+        self.last_path: Optional[str] = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.every_n_steps > 0 and pl_module.iteration % self.every_n_steps == 0:
+            self._draw(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._draw(trainer, pl_module)
+
+    def _draw(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero:
+            return
+        samples = pl_module.sample(pl_module.fixed_noise)
+        reference = None
+        datamodule = getattr(trainer, "datamodule", None)
+        if samples.dim() == 2 and hasattr(datamodule, "mixture"):
+            from gan_suite.data.toy2d import mixture_geometry
+
+            reference = mixture_geometry(datamodule.mixture)[0]
+        path = os.path.join(run_directory(trainer), "samples", f"step_{pl_module.iteration:07d}.png")
+        picture = sample_picture_array(samples, self.nrow, reference)
+        self.last_path = save_png(picture, path)
+        for logger in trainer.loggers:
+            if hasattr(logger, "log_image"):
+                logger.log_image(key="samples", images=[picture], step=trainer.global_step)
+            elif hasattr(getattr(logger, "experiment", None), "add_image"):
+                logger.experiment.add_image("samples", torch.from_numpy(picture).permute(2, 0, 1), pl_module.iteration)

@@ -1,0 +1,377 @@
+"""The GAN LightningModule: alternating D/G updates with manual optimization.
+
+One training step (Goodfellow et al. 2014, Algorithm 1) performs ``d_steps`` discriminator
+updates, each on its own fresh real minibatch and fresh noise, then one generator update on fresh
+noise. The data module therefore yields ``d_steps * batch_size`` real samples per step.
+
+Step counting: ``self.iteration`` counts training steps (= generator updates). Lightning's
+``trainer.global_step`` and ``trainer.max_steps`` count optimizer updates, ``d_steps + 1`` per
+training step.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable, Optional
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from gan_suite.errors import ConfigError, NonFiniteLossError
+from gan_suite.losses import GANLoss, gradient_penalty, get_loss
+from gan_suite.training.ema import update_ema
+from gan_suite.training.seeding import derive_seed
+
+from pytorch_lightning.cli import LRSchedulerCallable as SchedulerFactory
+from pytorch_lightning.cli import OptimizerCallable as OptimizerFactory
+
+
+class DiscriminatorPass(nn.Module):
+    """D on real, fake and (optionally) interpolated samples in one forward.
+
+    One forward per backward is what DDP needs (see :mod:`gan_suite.training.ddp`).
+
+    Args of ``forward``:
+        real, fake: [B, *sample_shape]; ``fake`` carries no graph to G.
+        gp_mix: [B, 1, ...] interpolation weights in [0, 1] for the gradient penalty, or None.
+    Returns:
+        (real_out [B/m], fake_out [B/m], penalty scalar or None)
+    """
+
+    def __init__(self, discriminator: nn.Module) -> None:
+        super().__init__()
+        self.discriminator = discriminator
+
+    def forward(self, real: torch.Tensor, fake: torch.Tensor, gp_mix: Optional[torch.Tensor] = None):
+        d = self.discriminator
+        real_out, fake_out = d(real), d(fake)
+        penalty = None
+        if gp_mix is not None:
+            mixed = (gp_mix * real + (1 - gp_mix) * fake).requires_grad_(True)
+            (grad,) = torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)
+            penalty = gradient_penalty(grad, getattr(d, "pack", 1))
+        return real_out, fake_out, penalty
+
+
+class GANModule(pl.LightningModule):
+    """A GAN with any generator and discriminator.
+
+    Args:
+        generator: maps noise [N, latent_dim] to samples [N, *sample_shape]; must expose
+            ``latent_dim`` and ``sample_shape``.
+        discriminator: maps samples [N, *sample_shape] to raw outputs [N / pack]; exposes
+            ``sample_shape`` and (optionally) ``pack``.
+        loss: 'minimax', 'non_saturating', 'least_squares', 'hinge' or 'wgan_gp'.
+        d_steps: discriminator updates per generator update (k).
+        gp_weight: weight lambda of the gradient penalty (wgan_gp).
+        g_optimizer, d_optimizer: callables ``params -> Optimizer`` (default Adam 2e-4, (0.5, 0.999)).
+        g_scheduler, d_scheduler: callables ``optimizer -> LRScheduler``, stepped once per
+            training step (G's) and once per discriminator update (D's).
+        grad_clip_norm: clip each network's gradient norm to this value before its update.
+        ema_decay: keep an exponential moving average of G with this decay and sample from it.
+        ema_start: training step from which the EMA averages (before it, it copies G).
+        seed: seed of the noise streams (and of the fixed noise batch).
+        rank_invariant_noise: every rank draws the global noise batch and keeps its slice, so a
+            run's result does not depend on the number of ranks (costs world_size x the noise).
+        num_fixed_samples: size of the fixed noise batch used for sample grids.
+        check_finite_every_n_steps: test the losses for NaN/inf every n steps (1 = every step;
+            every test is a host synchronisation on GPU; 0 disables).
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        loss: str = "non_saturating",
+        d_steps: int = 1,
+        gp_weight: float = 10.0,
+        g_optimizer: Optional[OptimizerFactory] = None,
+        d_optimizer: Optional[OptimizerFactory] = None,
+        g_scheduler: Optional[SchedulerFactory] = None,
+        d_scheduler: Optional[SchedulerFactory] = None,
+        grad_clip_norm: Optional[float] = None,
+        ema_decay: Optional[float] = None,
+        ema_start: int = 0,
+        seed: int = 0,
+        rank_invariant_noise: bool = False,
+        num_fixed_samples: int = 64,
+        check_finite_every_n_steps: int = 1,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        if d_steps < 1:
+            raise ConfigError(f"d_steps must be >= 1, got {d_steps}")
+        if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in [0, 1), got {ema_decay}")
+        for name, net, attrs in (("generator", generator, ("latent_dim", "sample_shape")), ("discriminator", discriminator, ("sample_shape",))):
+            for attr in attrs:
+                if not hasattr(net, attr):
+                    raise ConfigError(f"the {name} {type(net).__name__} must define the attribute {attr!r}")
+        if tuple(generator.sample_shape) != tuple(discriminator.sample_shape):
+            raise ConfigError(
+                f"generator makes samples of shape {tuple(generator.sample_shape)} but the discriminator "
+                f"expects {tuple(discriminator.sample_shape)}"
+            )
+        self.generator = generator
+        self.discriminator = discriminator
+        self.generator_ema = None
+        if ema_decay is not None:
+            self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
+        self.loss_fn: GANLoss = get_loss(loss)
+        self.loss_name = loss
+        self.d_steps = d_steps
+        self.gp_weight = gp_weight
+        self._g_optimizer_factory = g_optimizer
+        self._d_optimizer_factory = d_optimizer
+        self._g_scheduler_factory = g_scheduler
+        self._d_scheduler_factory = d_scheduler
+        self.grad_clip_norm = grad_clip_norm
+        self.ema_decay = ema_decay
+        self.ema_start = ema_start
+        self.seed = seed
+        self.rank_invariant_noise = rank_invariant_noise
+        self.check_finite_every_n_steps = check_finite_every_n_steps
+        self.latent_dim = generator.latent_dim
+        self.sample_shape = tuple(generator.sample_shape)
+        self.pack = int(getattr(discriminator, "pack", 1))
+        #: training steps (generator updates) done; saved in checkpoints.
+        self.iteration = 0
+        gen = torch.Generator().manual_seed(derive_seed(seed, 0xF1ED))
+        self.register_buffer("fixed_noise", torch.randn(num_fixed_samples, self.latent_dim, generator=gen))
+        # DDP wrappers live outside the module tree so that state dicts keep their plain keys.
+        self._ddp: dict[str, nn.Module] = {}
+        self._noise_gen: Optional[torch.Generator] = None
+        self._draw = 0
+
+    # ------------------------------------------------------------------ set-up
+    def configure_optimizers(self):
+        g_factory = self._g_optimizer_factory or _default_adam
+        d_factory = self._d_optimizer_factory or _default_adam
+        opt_g = g_factory(self.generator.parameters())
+        opt_d = d_factory(self.discriminator.parameters())
+        schedulers = []
+        if self._g_scheduler_factory is not None:
+            schedulers.append({"scheduler": self._g_scheduler_factory(opt_g), "interval": "step", "name": "lr_g"})
+        if self._d_scheduler_factory is not None:
+            schedulers.append({"scheduler": self._d_scheduler_factory(opt_d), "interval": "step", "name": "lr_d"})
+        return [opt_g, opt_d], schedulers
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is None:
+            return
+        data_shape = tuple(getattr(datamodule, "sample_shape", ()))
+        if data_shape and data_shape != self.sample_shape:
+            raise ConfigError(
+                f"the data gives samples of shape {data_shape} but the model is built for {self.sample_shape}: "
+                "make the model's image size / channels match the data"
+            )
+        batch = getattr(datamodule, "batch_size", None)
+        if batch is not None and batch % self.pack:
+            raise ConfigError(f"data.batch_size {batch} is not divisible by the packing degree {self.pack}")
+        if hasattr(datamodule, "minibatches_per_step"):
+            datamodule.minibatches_per_step = self.d_steps
+        strategy = self.trainer.strategy
+        from pytorch_lightning.strategies import DDPStrategy
+
+        from gan_suite.training.ddp import SeparateNetworksDDPStrategy
+
+        if isinstance(strategy, DDPStrategy) and not isinstance(strategy, SeparateNetworksDDPStrategy):
+            raise ConfigError(
+                "Lightning's 'ddp' strategy wraps G and D in one DDP module, which breaks the GAN step: "
+                "use --trainer.strategy gan_ddp"
+            )
+
+    def wrap_networks_for_ddp(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        """Called by :class:`SeparateNetworksDDPStrategy`: wrap G and the D pass separately."""
+        self._ddp = {"generator": wrap(self.generator), "discriminator_pass": wrap(DiscriminatorPass(self.discriminator))}
+
+    def unwrap_networks(self) -> None:
+        self._ddp = {}
+
+    def _generator_for_update(self) -> nn.Module:
+        return self._ddp.get("generator", self.generator)
+
+    def _discriminator_pass(self) -> nn.Module:
+        if "discriminator_pass" not in self._ddp:
+            self._ddp["discriminator_pass"] = DiscriminatorPass(self.discriminator)
+        return self._ddp["discriminator_pass"]
+
+    # ------------------------------------------------------------------ randomness
+    def _start_step_randomness(self) -> None:
+        """Seed this step's streams from (seed, rank, iteration): exact resume, distinct ranks."""
+        rank = self.global_rank
+        # The global RNG drives dropout; the noise generator drives z and the penalty mixes.
+        torch.manual_seed(derive_seed(self.seed, rank, self.iteration, 0x0D40))
+        if self._noise_gen is None or self._noise_gen.device != self.device:
+            self._noise_gen = torch.Generator(device=self.device)
+        self._draw = 0
+
+    def _draw_random(self, sampler: Callable, n: int, *shape: int) -> torch.Tensor:
+        """A fresh draw [n, *shape] of ``sampler`` (torch.randn / torch.rand) from this step's stream.
+
+        With ``rank_invariant_noise`` every rank draws the global [n * world_size, *shape] tensor
+        and keeps its own slice, so the union over ranks equals a single process's draw.
+        """
+        self._draw += 1
+        world = self.trainer.world_size if self._trainer is not None else 1
+        if self.rank_invariant_noise:
+            self._noise_gen.manual_seed(derive_seed(self.seed, self.iteration, self._draw))
+            full = sampler(n * world, *shape, device=self.device, generator=self._noise_gen)
+            return full[self.global_rank * n : (self.global_rank + 1) * n]
+        self._noise_gen.manual_seed(derive_seed(self.seed, self.global_rank, self.iteration, self._draw))
+        return sampler(n, *shape, device=self.device, generator=self._noise_gen)
+
+    def sample_noise(self, n: int) -> torch.Tensor:
+        """Fresh noise [n, latent_dim] from this step's stream."""
+        return self._draw_random(torch.randn, n, self.latent_dim)
+
+    def _sample_mix(self, real: torch.Tensor) -> torch.Tensor:
+        """Interpolation weights [B, 1, ...] in [0, 1) for the gradient penalty."""
+        return self._draw_random(torch.rand, real.shape[0], *([1] * (real.dim() - 1)))
+
+    # ------------------------------------------------------------------ the step
+    def training_step(self, batch, batch_idx: int):
+        real_all = batch[0] if isinstance(batch, (list, tuple)) else batch
+        opt_g, opt_d = self.optimizers()
+        sched_g, sched_d = self._schedulers()
+        self._start_step_randomness()
+        check = self.check_finite_every_n_steps > 0 and self.iteration % self.check_finite_every_n_steps == 0
+        log_now = self._should_log()
+        minibatch = real_all.shape[0] // self.d_steps
+
+        for real in real_all.split(minibatch):
+            d_stats = self._discriminator_update(real, opt_d, check, log_now)
+            if sched_d is not None:
+                sched_d.step()
+        g_stats = self._generator_update(minibatch, opt_g, check, log_now)
+        if sched_g is not None:
+            sched_g.step()
+        if self.generator_ema is not None:
+            update_ema(self.generator_ema, self.generator, self.ema_decay if self.iteration >= self.ema_start else 0.0)
+        self.iteration += 1
+        if log_now:
+            losses = {"loss_d": d_stats.pop("loss_d"), "loss_g": g_stats.pop("loss_g")}
+            self.log_dict(losses, on_step=True, prog_bar=True)
+            self.log_dict({**d_stats, **g_stats, "iteration": float(self.iteration)}, on_step=True)
+
+    def _discriminator_update(self, real: torch.Tensor, opt_d, check: bool, log_now: bool) -> dict:
+        with torch.no_grad():
+            fake = self.generator(self.sample_noise(real.shape[0]))
+        mix = self._sample_mix(real) if self.loss_fn.gradient_penalty else None
+        real_out, fake_out, penalty = self._discriminator_pass()(real, fake, mix)
+        loss_d = self.loss_fn.discriminator(real_out, fake_out)
+        if penalty is not None:
+            loss_d = loss_d + self.gp_weight * penalty
+        if check:
+            self._raise_if_nonfinite(loss_d, "discriminator loss")
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(loss_d)
+        stats = {}
+        if log_now:
+            stats["grad_norm_d"] = _grad_norm(self.discriminator)
+        if self.grad_clip_norm is not None:
+            self.clip_gradients(opt_d, gradient_clip_val=self.grad_clip_norm, gradient_clip_algorithm="norm")
+        opt_d.step()
+        if log_now:
+            with torch.no_grad():
+                to_score = torch.sigmoid if self.loss_fn.probabilistic else (lambda t: t)
+                stats.update(loss_d=loss_d.detach(), d_real=to_score(real_out).mean(), d_fake=to_score(fake_out).mean())
+                if penalty is not None:
+                    stats["gradient_penalty"] = penalty.detach()
+        return stats
+
+    def _generator_update(self, n: int, opt_g, check: bool, log_now: bool) -> dict:
+        z = self.sample_noise(n)
+        self.toggle_optimizer(opt_g)  # freezes D's parameters: no D gradients are computed
+        try:
+            fake_out = self.discriminator(self._generator_for_update()(z))
+            loss_g = self.loss_fn.generator(fake_out)
+            if check:
+                self._raise_if_nonfinite(loss_g, "generator loss")
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(loss_g)
+            grad_norm = _grad_norm(self.generator) if log_now else None
+            if self.grad_clip_norm is not None:
+                self.clip_gradients(opt_g, gradient_clip_val=self.grad_clip_norm, gradient_clip_algorithm="norm")
+            opt_g.step()
+        finally:
+            self.untoggle_optimizer(opt_g)
+        if not log_now:
+            return {}
+        return {"loss_g": loss_g.detach(), "grad_norm_g": grad_norm}
+
+    def _raise_if_nonfinite(self, loss: torch.Tensor, what: str) -> None:
+        bad = not bool(torch.isfinite(loss.detach()))
+        if self._trainer is not None and self.trainer.world_size > 1:
+            bad = self.trainer.strategy.reduce_boolean_decision(bad, all=False)
+        if bad:
+            raise NonFiniteLossError(
+                f"{what} is {loss.item()} at training step {self.iteration} (optimizer step "
+                f"{self.trainer.global_step}); training stopped, the last saved checkpoint is untouched"
+            )
+
+    def _should_log(self) -> bool:
+        if self._trainer is None:
+            return True
+        every = max(int(self.trainer.log_every_n_steps), 1)
+        return self.iteration % every == 0
+
+    def _schedulers(self):
+        scheds = self.lr_schedulers()
+        if scheds is None:
+            return None, None
+        scheds = scheds if isinstance(scheds, list) else [scheds]
+        by_name = {}
+        configs = self.trainer.strategy.lr_scheduler_configs if self._trainer is not None else []
+        for cfg, s in zip(configs, scheds):
+            by_name[cfg.name] = s
+        return by_name.get("lr_g"), by_name.get("lr_d")
+
+    # ------------------------------------------------------------------ sampling
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The EMA generator when enabled, otherwise the trained generator."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
+
+    @torch.no_grad()
+    def sample(self, noise: torch.Tensor) -> torch.Tensor:
+        """Samples [N, *sample_shape] from noise [N, latent_dim], with G in eval mode."""
+        g = self.sampling_generator
+        was_training = g.training
+        g.eval()
+        try:
+            return g(noise.to(self.device))
+        finally:
+            g.train(was_training)
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        meta = {"iteration": self.iteration, "seed": self.seed, "loss": self.loss_name, "d_steps": self.d_steps}
+        for name in ("generator", "discriminator"):
+            net = getattr(self, name)
+            if hasattr(net, "spec"):
+                meta[f"{name}_spec"] = net.spec()
+        meta["sampling_weights"] = "generator_ema" if self.generator_ema is not None else "generator"
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is not None:
+            cls = type(datamodule)
+            meta["data_spec"] = {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": dict(datamodule.hparams)}
+        checkpoint["gan_suite"] = meta
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        meta = checkpoint.get("gan_suite", {})
+        self.iteration = int(meta.get("iteration", 0))
+
+
+def _default_adam(params) -> torch.optim.Optimizer:
+    """Radford et al.'s optimizer: Adam, lr 2e-4, beta1 0.5."""
+    return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
+
+
+def _grad_norm(module: nn.Module) -> torch.Tensor:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))

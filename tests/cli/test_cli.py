@@ -1,0 +1,79 @@
+"""The gan-suite command: configs, overrides, and one-line errors."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from gan_suite.cli import main
+from tests.conftest import REPO_ROOT
+
+CONFIGS = os.path.join(REPO_ROOT, "configs")
+
+
+def _fit_args(tmp_path, config="quickstart.yaml", steps=4, *extra):
+    return [
+        "fit", "--config", os.path.join(CONFIGS, config), f"--trainer.max_steps={steps}",
+        f"--trainer.logger.init_args.save_dir={tmp_path}", "--trainer.enable_progress_bar=false", *extra,
+    ]
+
+
+def test_quickstart_config_runs_end_to_end(tmp_path):
+    assert main(_fit_args(tmp_path, "quickstart.yaml", 4, "--samples.every_n_steps=1")) == 0
+    run = tmp_path / "quickstart" / "version_0"
+    assert (run / "config.yaml").exists() and (run / "checkpoints" / "last.ckpt").exists()
+    pngs = sorted(os.listdir(run / "samples"))
+    assert pngs[-1] == "step_0000002.png"
+    resolved = yaml.safe_load((run / "config.yaml").read_text())
+    assert resolved["model"]["class_path"] == "gan_suite.models.DCGAN"
+    assert resolved["trainer"]["max_steps"] == 4
+
+
+def test_ckpt_path_resumes_the_run(tmp_path):
+    assert main(_fit_args(tmp_path, "quickstart.yaml", 4)) == 0
+    ckpt = tmp_path / "quickstart" / "version_0" / "checkpoints" / "last.ckpt"
+    assert main(_fit_args(tmp_path, "quickstart.yaml", 8, f"--ckpt_path={ckpt}")) == 0
+    import torch
+
+    resumed = torch.load(tmp_path / "quickstart" / "version_1" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert resumed["gan_suite"]["iteration"] == 4 and resumed["global_step"] == 8
+
+
+@pytest.mark.parametrize("config", sorted(f for f in os.listdir(CONFIGS) if f.endswith(".yaml")))
+def test_every_shipped_config_parses(config, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", os.path.join(CONFIGS, config), "--print_config"])
+    assert exit_info.value.code in (0, None)
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["class_path"].startswith("gan_suite.")
+
+
+def test_a_typo_in_a_key_is_an_error_naming_the_key(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(_fit_args(tmp_path, "quickstart.yaml", 4, "--model.init_args.los=hinge"))
+    assert exit_info.value.code == 2
+    assert "los" in capsys.readouterr().err
+
+
+def test_a_typo_inside_a_config_file_names_the_key(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    cfg = yaml.safe_load(open(os.path.join(CONFIGS, "quickstart.yaml")))
+    cfg["model"]["init_args"]["g_widht"] = 16
+    bad.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", str(bad)])
+    assert "g_widht" in capsys.readouterr().err
+
+
+def test_model_data_mismatch_is_one_line_exit_2(tmp_path, capsys):
+    code = main(_fit_args(tmp_path, "quickstart.yaml", 4, "--model.init_args.image_size=32"))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith("gan-suite: error: the data gives samples of shape (1, 28, 28)")
+
+
+def test_console_entry_point_runs():
+    proc = subprocess.run([sys.executable, "-m", "gan_suite", "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "fit" in proc.stdout

@@ -1,0 +1,82 @@
+"""Trains a small GAN with the gan_ddp strategy (or one process) and saves each rank's state.
+
+Run as a script (Lightning's popen launcher re-executes it for rank 1):
+    python tests/training/ddp_run.py OUT_DIR DEVICES BATCH STEPS RANK_INVARIANT(0/1) [LOSS] [mlp|dcgan]
+Each rank writes OUT_DIR/rank<r>.pt with the G and D parameters and its first noise batch.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import pytorch_lightning as pl  # noqa: E402
+import torch  # noqa: E402
+
+from gan_suite.data import MNISTBundled, Toy2D  # noqa: E402
+from gan_suite.models import DCGAN, VanillaGAN  # noqa: E402
+from tests.training.helpers import adam  # noqa: E402
+
+
+class FirstNoise:
+    def sample_noise(self, n):
+        z = super().sample_noise(n)
+        if not hasattr(self, "first_noise"):
+            self.first_noise = z.detach().clone()
+        return z
+
+
+class RecordingGAN(FirstNoise, VanillaGAN):
+    pass
+
+
+class RecordingDCGAN(FirstNoise, DCGAN):
+    pass
+
+
+class SaveState(pl.Callback):
+    def __init__(self, out):
+        self.out = out
+
+    def on_train_end(self, trainer, module):
+        torch.save(
+            {
+                # parameters only: BatchNorm running statistics are rank-local between DDP forwards
+                # (DDP broadcasts rank 0's buffers at each wrapped forward), as in plain DDP
+                "generator": {k: v.detach().clone() for k, v in module.generator.named_parameters()},
+                "discriminator": {k: v.detach().clone() for k, v in module.discriminator.named_parameters()},
+                "noise": module.first_noise,
+                "iteration": module.iteration,
+                "world_size": trainer.world_size,
+            },
+            os.path.join(self.out, f"rank{trainer.global_rank}.pt"),
+        )
+
+
+def main():
+    out, devices, batch, steps, invariant = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
+    loss = sys.argv[6] if len(sys.argv) > 6 else "non_saturating"
+    model = sys.argv[7] if len(sys.argv) > 7 else "mlp"
+    torch.set_num_threads(1)
+    pl.seed_everything(0, verbose=False)
+    module = RecordingGAN(
+        sample_shape=[2], latent_dim=2, g_hidden=[32, 32], g_output="linear", d_hidden=[32, 32], d_pieces=3,
+        d_input_dropout=0.0, d_hidden_dropout=0.0, goodfellow_schedule=False, g_optimizer=adam(1e-3), d_optimizer=adam(1e-3),
+        rank_invariant_noise=invariant, loss=loss,
+    )
+    data = Toy2D("ring8", num_samples=4000, batch_size=batch)
+    if model == "dcgan":  # BatchNorm in G and D
+        module = RecordingDCGAN(image_size=28, channels=1, g_width=8, d_width=8, loss=loss, rank_invariant_noise=invariant)
+        data = MNISTBundled(batch_size=batch)
+    trainer = pl.Trainer(
+        accelerator="cpu", devices=devices, strategy="gan_ddp" if devices > 1 else "auto", max_steps=2 * steps,
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        callbacks=[SaveState(out)],
+    )
+    trainer.fit(module, data)
+
+
+if __name__ == "__main__":
+    import gan_suite.training  # noqa: F401  (registers gan_ddp)
+
+    main()

@@ -1,0 +1,192 @@
+"""The GAN LightningModule: what each update changes, training outcome, resume, NaN handling."""
+
+import copy
+import os
+
+import pytest
+import torch
+
+from gan_suite.data import MNISTBundled, Toy2D
+from gan_suite.data.toy2d import mixture_geometry
+from gan_suite.errors import ConfigError, NonFiniteLossError
+from tests.training.helpers import adam, quiet_trainer, tiny_dcgan, tiny_ring_gan
+
+
+def _params(net):
+    return [p.detach().clone() for p in net.parameters()]
+
+
+def _changed(before, net):
+    return [not torch.equal(b, p) for b, p in zip(before, net.parameters())]
+
+
+class _Recorder(tiny_ring_gan().__class__):
+    """Records which parameters each update changed."""
+
+    def _discriminator_update(self, real, opt_d, check, log_now):
+        g0, d0 = _params(self.generator), _params(self.discriminator)
+        out = super()._discriminator_update(real, opt_d, check, log_now)
+        self.d_update_changed = (_changed(g0, self.generator), _changed(d0, self.discriminator))
+        return out
+
+    def _generator_update(self, n, opt_g, check, log_now):
+        g0, d0 = _params(self.generator), _params(self.discriminator)
+        grads_d_before = [p.grad for p in self.discriminator.parameters()]
+        out = super()._generator_update(n, opt_g, check, log_now)
+        self.g_update_changed = (_changed(g0, self.generator), _changed(d0, self.discriminator))
+        self.d_grads_after_g = [p.grad is g for p, g in zip(self.discriminator.parameters(), grads_d_before)]
+        return out
+
+
+@pytest.mark.parametrize("loss", ["minimax", "non_saturating", "least_squares", "hinge", "wgan_gp"])
+def test_each_update_changes_only_its_network(loss):
+    module = _Recorder(
+        sample_shape=[2], latent_dim=2, g_hidden=[16], g_output="linear", d_hidden=[16], d_pieces=2,
+        d_input_dropout=0.0, d_hidden_dropout=0.0, goodfellow_schedule=False, g_optimizer=adam(), d_optimizer=adam(), loss=loss,
+    )
+    quiet_trainer(max_steps=2).fit(module, Toy2D(num_samples=400, batch_size=20))
+    g_changed, d_changed = module.d_update_changed
+    # (the output bias of a Wasserstein/hinge critic can get an exactly zero gradient)
+    assert not any(g_changed) and sum(d_changed) >= len(d_changed) - 1
+    g_changed, d_changed = module.g_update_changed
+    assert all(g_changed) and not any(d_changed)
+    assert all(module.d_grads_after_g), "the generator update must not compute D's gradients"
+
+
+def test_k_discriminator_steps_use_distinct_real_minibatches():
+    seen = []
+
+    class Spy(tiny_ring_gan().__class__):
+        def _discriminator_update(self, real, opt_d, check, log_now):
+            seen.append(real.clone())
+            return super()._discriminator_update(real, opt_d, check, log_now)
+
+    module = Spy(
+        sample_shape=[2], latent_dim=2, g_hidden=[8], g_output="linear", d_hidden=[8], d_pieces=2, d_input_dropout=0.0,
+        d_hidden_dropout=0.0, goodfellow_schedule=False, d_steps=3,
+    )
+    trainer = quiet_trainer(max_steps=4 * 2)  # 2 training steps of 3 D + 1 G updates
+    trainer.fit(module, Toy2D(num_samples=600, batch_size=10))
+    assert module.iteration == 2 and len(seen) == 6
+    assert all(s.shape == (10, 2) for s in seen)
+    flat = torch.cat(seen)
+    assert len(torch.unique(flat, dim=0)) == 60, "every D update must see fresh real samples"
+
+
+def test_short_training_on_the_ring_moves_samples_onto_the_modes():
+    torch.manual_seed(0)
+    module = tiny_ring_gan(g_hidden=[128, 128, 128], d_hidden=[128, 128], d_pieces=5)
+    centres, std = mixture_geometry("ring8")
+
+    def high_quality_share():
+        x = module.sample(torch.randn(2500, 2, generator=torch.Generator().manual_seed(1)))
+        return (torch.cdist(x, centres).min(dim=1).values < 3 * std).float().mean().item()
+
+    before = high_quality_share()
+    quiet_trainer(max_steps=2 * 1200, log_every_n_steps=100).fit(module, Toy2D("ring8", num_samples=20_000, batch_size=100))
+    after = high_quality_share()
+    assert before < 0.02
+    assert after > 0.3, f"only {after:.1%} of samples within 3 std of a mode"
+
+
+def _resume_model():
+    # dropout (global RNG), a scheduler, EMA and k=2 exercise every piece of state
+    return tiny_ring_gan(
+        d_input_dropout=0.1, d_hidden_dropout=0.3, goodfellow_schedule=True, g_optimizer=None, d_optimizer=None,
+        d_steps=2, ema_decay=0.9,
+    )
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path):
+    steps = 3  # optimizer updates per training step (k = 2)
+    torch.manual_seed(0)
+    straight = _resume_model()
+    quiet_trainer(max_steps=steps * 40).fit(straight, Toy2D(num_samples=500, batch_size=10))
+
+    torch.manual_seed(0)
+    first = _resume_model()
+    trainer = quiet_trainer(max_steps=steps * 17, enable_checkpointing=True, default_root_dir=str(tmp_path))
+    trainer.fit(first, Toy2D(num_samples=500, batch_size=10))
+    ckpt = os.path.join(tmp_path, "half.ckpt")
+    trainer.save_checkpoint(ckpt)
+
+    torch.manual_seed(123)  # a resumed run must not depend on the global seed at restart
+    resumed = _resume_model()
+    quiet_trainer(max_steps=steps * 40).fit(resumed, Toy2D(num_samples=500, batch_size=10), ckpt_path=ckpt)
+
+    assert resumed.iteration == straight.iteration == 40
+    for name in ("generator", "discriminator", "generator_ema"):
+        for a, b in zip(getattr(straight, name).state_dict().values(), getattr(resumed, name).state_dict().values()):
+            assert torch.equal(a, b), name
+
+
+def test_checkpoint_holds_everything_needed(tmp_path):
+    module = _resume_model()
+    trainer = quiet_trainer(max_steps=9, default_root_dir=str(tmp_path))
+    trainer.fit(module, Toy2D(num_samples=500, batch_size=10))
+    path = os.path.join(tmp_path, "c.ckpt")
+    trainer.save_checkpoint(path)
+    ckpt = torch.load(path, weights_only=False)
+    keys = ckpt["state_dict"].keys()
+    assert any(k.startswith("generator.") for k in keys) and any(k.startswith("discriminator.") for k in keys)
+    assert any(k.startswith("generator_ema.") for k in keys) and "fixed_noise" in keys
+    assert len(ckpt["optimizer_states"]) == 2 and len(ckpt["lr_schedulers"]) == 2
+    assert ckpt["gan_suite"]["iteration"] == 3 and ckpt["gan_suite"]["generator_spec"]["class_path"].endswith("MLPGenerator")
+    assert ckpt["gan_suite"]["data_spec"]["class_path"].endswith("Toy2D")
+
+
+class _PoisonAt(torch.nn.Module):
+    pass
+
+
+def test_nan_loss_stops_at_once_and_keeps_the_last_good_checkpoint(tmp_path):
+    import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    class Poison(pl.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            if module.iteration == 7:
+                with torch.no_grad():
+                    next(module.discriminator.parameters()).fill_(float("nan"))
+
+    module = tiny_ring_gan()
+    ckpt_cb = ModelCheckpoint(dirpath=str(tmp_path), save_last=True, every_n_train_steps=4)
+    trainer = quiet_trainer(max_steps=100, enable_checkpointing=True, callbacks=[Poison(), ckpt_cb])
+    with pytest.raises(NonFiniteLossError, match=r"discriminator loss is nan at training step 7"):
+        trainer.fit(module, Toy2D(num_samples=500, batch_size=10))
+    saved = torch.load(os.path.join(tmp_path, "last.ckpt"), weights_only=False)
+    assert saved["gan_suite"]["iteration"] == 6
+    assert all(torch.isfinite(v).all() for v in saved["state_dict"].values() if v.is_floating_point())
+
+
+def test_wrong_image_size_is_a_one_line_error_before_training():
+    module = tiny_dcgan(image_size=32, channels=3)
+    with pytest.raises(ConfigError, match=r"data gives samples of shape \(1, 28, 28\).*\(3, 32, 32\)"):
+        quiet_trainer(max_steps=2).fit(module, MNISTBundled(batch_size=8))
+
+
+def test_packing_needs_a_divisible_batch():
+    module = tiny_ring_gan(pack=4)
+    with pytest.raises(ConfigError, match="not divisible by the packing degree 4"):
+        quiet_trainer(max_steps=2).fit(module, Toy2D(num_samples=400, batch_size=10))
+
+
+def test_lightning_ddp_strategy_is_refused_with_the_fix():
+    module = tiny_ring_gan()
+    trainer = quiet_trainer(max_steps=2, strategy="ddp", devices=1)
+    with pytest.raises(ConfigError, match="gan_ddp"):
+        trainer.fit(module, Toy2D(num_samples=400, batch_size=10))
+
+
+def test_ema_tracks_the_generator():
+    module = tiny_ring_gan(ema_decay=0.5)
+    quiet_trainer(max_steps=2 * 3).fit(module, Toy2D(num_samples=400, batch_size=10))
+    assert module.sampling_generator is module.generator_ema
+    diffs = [(e - g).abs().max().item() for e, g in zip(module.generator_ema.parameters(), module.generator.parameters())]
+    assert max(diffs) > 0  # averaged, not a copy
+    assert not any(p.requires_grad for p in module.generator_ema.parameters())
+
+
+def test_fixed_noise_is_the_same_for_the_same_seed():
+    assert torch.equal(tiny_ring_gan(seed=3).fixed_noise, tiny_ring_gan(seed=3).fixed_noise)
+    assert not torch.equal(tiny_ring_gan(seed=3).fixed_noise, tiny_ring_gan(seed=4).fixed_noise)
