@@ -13,12 +13,14 @@ import sys
 from typing import Callable, Optional, Sequence
 
 #: extra sub-commands: name -> "module:function" taking the remaining argv, returning an exit code.
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "evaluate": "gan_suite.evaluation.evaluate:main",
+}
 
 
 def _lightning_cli(argv: Sequence[str]) -> None:
     from pytorch_lightning.callbacks import ModelCheckpoint
-    from pytorch_lightning.cli import LightningCLI
+    from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 
     import gan_suite.training  # noqa: F401  (registers the gan_ddp strategies)
     from gan_suite.data.base import GANDataModule
@@ -31,12 +33,42 @@ def _lightning_cli(argv: Sequence[str]) -> None:
             parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
             parser.set_defaults({"checkpoint.save_last": True, "checkpoint.every_n_train_steps": 1000})
 
+    class RunDirectorySaveConfig(SaveConfigCallback):
+        """config.yaml into the run's own directory (for W&B, trainer.log_dir is the shared save_dir);
+        the resolved config also goes to W&B as the run's config."""
+
+        def setup(self, trainer, pl_module, stage: str) -> None:
+            import os
+
+            from gan_suite.training.callbacks import run_directory
+
+            if self.already_saved:
+                return
+            run_dir = trainer.strategy.broadcast(run_directory(trainer))
+            if trainer.is_global_zero:
+                os.makedirs(run_dir, exist_ok=True)
+                path = os.path.join(run_dir, self.config_filename)
+                self.parser.save(self.config, path, skip_none=False, overwrite=self.overwrite, multifile=self.multifile)
+                self.save_config(trainer, pl_module, stage)
+                self.already_saved = True
+            self.already_saved = trainer.strategy.broadcast(self.already_saved)
+
+        def save_config(self, trainer, pl_module, stage: str) -> None:
+            import yaml
+            from pytorch_lightning.loggers import WandbLogger
+
+            resolved = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+            for logger in trainer.loggers:
+                if isinstance(logger, WandbLogger):
+                    logger.log_hyperparams(resolved)
+
     GanSuiteCLI(
         GANModule,
         GANDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
         args=list(argv),
+        save_config_callback=RunDirectorySaveConfig,
         save_config_kwargs={"overwrite": True},
         parser_kwargs={"prog": "gan-suite", "parser_mode": "omegaconf"} if _has_omegaconf() else {"prog": "gan-suite"},
     )

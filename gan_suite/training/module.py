@@ -357,7 +357,7 @@ class GANModule(pl.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is not None:
             cls = type(datamodule)
-            meta["data_spec"] = {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": dict(datamodule.hparams)}
+            meta["data_spec"] = {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": {k: v for k, v in datamodule.hparams.items() if not k.startswith("_")}}
         checkpoint["gan_suite"] = meta
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:

@@ -1,0 +1,177 @@
+"""In-training evaluation: metrics every N steps, logged, with a best-by-metric checkpoint.
+
+Under DDP each rank generates its contiguous share of the M evaluation samples (the noise of a
+sample depends only on its index, see :func:`~gan_suite.evaluation.streaming.evaluation_noise`),
+the features are all-gathered without padding artefacts (each rank's true count travels with its
+padded block and the padding is cut off), and every rank computes the same metrics on the same M
+samples a single process would use. The feature extractor is held by this callback, not by the
+LightningModule, so its weights never enter training checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Optional, Sequence
+
+import pytorch_lightning as pl
+import torch
+
+from gan_suite.evaluation.protocol import check_metric_names, compute_metrics, default_extractor, mode_labeller
+from gan_suite.evaluation.streaming import FeatureSet, dataset_features, generated_features
+from gan_suite.training.callbacks import run_directory
+
+#: metrics where larger is better (the others are minimised)
+_HIGHER_IS_BETTER = {"is_mean", "precision", "recall", "density", "coverage", "modes_covered", "high_quality"}
+
+
+class EvaluationCallback(pl.Callback):
+    """Compute ``metrics`` every ``every_n_steps`` training steps on ``num_samples`` samples.
+
+    Args:
+        every_n_steps: interval in training steps (generator updates).
+        num_samples: generated samples per evaluation (M).
+        features: extractor name or 'auto'.
+        metrics: metric names (see :mod:`gan_suite.evaluation.protocol`); default ['fid'].
+        real_split: real reference split of the training data module.
+        num_real: real reference samples (default: the whole split).
+        best_metric: value whose best triggers ``checkpoints/best_<metric>.ckpt`` (None: no checkpoint).
+        weights_path: extractor weights file (offline Inception etc.).
+        batch_size: generation / extraction batch size.
+        seed: seed of the evaluation noise (the same samples' noise at every evaluation).
+    """
+
+    def __init__(
+        self,
+        every_n_steps: int = 1000,
+        num_samples: int = 5000,
+        features: str = "auto",
+        metrics: Optional[Sequence[str]] = None,
+        real_split: str = "heldout",
+        num_real: Optional[int] = None,
+        best_metric: Optional[str] = "fid",
+        weights_path: Optional[str] = None,
+        batch_size: int = 256,
+        seed: int = 0,
+    ) -> None:
+        self.every_n_steps = every_n_steps
+        self.num_samples = num_samples
+        self.features = features
+        self.metrics = check_metric_names(list(metrics) if metrics is not None else ["fid"])
+        self.real_split = real_split
+        self.num_real = num_real
+        self.best_metric = best_metric
+        self.weights_path = weights_path
+        self.batch_size = batch_size
+        self.seed = seed
+        self.best_value: Optional[float] = None
+        self.best_step: Optional[int] = None
+        self.history: list[dict] = []
+        self._extractor = None
+        self._labeller = None
+        self._real: Optional[FeatureSet] = None
+        self._train: Optional[FeatureSet] = None
+        self._heldout: Optional[FeatureSet] = None
+
+    # ------------------------------------------------------------------ set-up
+    def on_fit_start(self, trainer: pl.Trainer, pl_module) -> None:
+        from gan_suite.evaluation.features import build_extractor
+
+        datamodule = trainer.datamodule
+        data_name = getattr(datamodule, "name", "")
+        name = default_extractor(pl_module.sample_shape, data_name) if self.features == "auto" else self.features
+        kwargs = {"weights_path": self.weights_path} if self.weights_path else {}
+        self._extractor = build_extractor(name, **kwargs).to(pl_module.device)
+        self._mixture = getattr(datamodule, "mixture", None)
+        self._data_name = data_name
+        if "modes" in self.metrics and self._mixture is None:
+            self._labeller = mode_labeller(data_name, pl_module.device)
+
+        def features_of(split, n=None):
+            return dataset_features(
+                datamodule.split(split), self._extractor, n, self.batch_size, pl_module.device,
+                labeller=self._labeller, progress=False,
+            )
+
+        self._real = features_of(self.real_split, self.num_real)
+        if "memorisation" in self.metrics or ("modes" in self.metrics and self._mixture is None):
+            self._train = self._real if self.real_split == "train" and self.num_real is None else features_of("train")
+        if "memorisation" in self.metrics:
+            self._heldout = self._real if self.real_split == "heldout" and self.num_real is None else features_of("heldout")
+
+    # ------------------------------------------------------------------ evaluation
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.every_n_steps > 0 and pl_module.iteration % self.every_n_steps == 0:
+            self.evaluate(trainer, pl_module)
+
+    def evaluate(self, trainer: pl.Trainer, pl_module) -> dict:
+        """Run one evaluation now; returns the metric values (identical on every rank)."""
+        world, rank = trainer.world_size, trainer.global_rank
+        share = (rank * self.num_samples // world, (rank + 1) * self.num_samples // world)
+        local = generated_features(
+            pl_module.sampling_generator, pl_module.latent_dim, self._extractor, self.num_samples,
+            self.batch_size, pl_module.device, self.seed, labeller=self._labeller, progress=False, noise_slice=share,
+        )
+        fake = gather_feature_sets(local, trainer.strategy) if world > 1 else local
+        values = compute_metrics(
+            self.metrics, fake, self._real, self._train, self._heldout,
+            data_name=self._data_name, mixture=self._mixture, log=lambda msg: None,
+        )
+        scalars = {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        for key, value in scalars.items():
+            pl_module.log(f"eval/{key}", value, on_step=True, on_epoch=False, rank_zero_only=True)
+        entry = {"iteration": pl_module.iteration, "global_step": trainer.global_step, **scalars}
+        self.history.append(entry)
+        if trainer.is_global_zero:
+            self._append_history(trainer, entry)
+        self._maybe_save_best(trainer, pl_module, scalars)
+        return values
+
+    def _maybe_save_best(self, trainer, pl_module, scalars: dict) -> None:
+        if self.best_metric is None or self.best_metric not in scalars or math.isnan(scalars[self.best_metric]):
+            return
+        value = scalars[self.best_metric]
+        better = self.best_value is None or (
+            value > self.best_value if self.best_metric in _HIGHER_IS_BETTER else value < self.best_value
+        )
+        if better:
+            self.best_value, self.best_step = value, pl_module.iteration
+            path = os.path.join(run_directory(trainer), "checkpoints", f"best_{self.best_metric}.ckpt")
+            trainer.save_checkpoint(path)  # every rank calls it; rank 0 writes
+
+    def _append_history(self, trainer, entry: dict) -> None:
+        folder = os.path.join(run_directory(trainer), "evaluation")
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "history.jsonl"), "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+    # ------------------------------------------------------------------ resume
+    def state_dict(self) -> dict:
+        return {"best_value": self.best_value, "best_step": self.best_step, "history": self.history}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best_value = state_dict.get("best_value")
+        self.best_step = state_dict.get("best_step")
+        self.history = list(state_dict.get("history", []))
+
+
+def gather_feature_sets(local: FeatureSet, strategy) -> FeatureSet:
+    """Concatenate every rank's FeatureSet in rank order, without padding rows.
+
+    Ranks may hold different counts: each pads to the largest count, all-gathers, and the
+    receivers cut every block back to its true count.
+    """
+    count = torch.tensor([len(local)], device=strategy.root_device)
+    counts = strategy.all_gather(count).view(-1).tolist()
+    largest = max(counts)
+
+    def gather(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        if t is None:
+            return None
+        padded = torch.zeros((largest,) + tuple(t.shape[1:]), dtype=t.dtype, device=strategy.root_device)
+        padded[: t.shape[0]] = t.to(strategy.root_device)
+        blocks = strategy.all_gather(padded)  # [world, largest, ...]
+        return torch.cat([blocks[r, : counts[r]] for r in range(len(counts))]).cpu()
+
+    return FeatureSet(features=gather(local.features), logits=gather(local.logits), labels=gather(local.labels))

@@ -1,0 +1,143 @@
+"""Frechet Inception Distance from streamed feature moments.
+
+features [B, D] -> FeatureMoments (n, sum, sum of outer products; float64) -> mean, covariance
+-> torch-fidelity's ``fid_statistics_to_metric`` (the matrix square root part).
+
+The moment accumulator is hand-written because torch-fidelity's ``fid_features_to_statistics``
+needs every feature in memory at once (it calls numpy.mean / numpy.cov on the whole array);
+FeatureMoments holds O(D^2) numbers whatever the number of samples, can be merged across
+processes or runs and saved to disk.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_statistics_to_metric
+
+from gan_suite.errors import ConfigError
+from gan_suite.evaluation.metrics._validate import check_finite
+
+
+class FeatureMoments:
+    """Streaming first and second moments of D-dimensional features, in float64.
+
+    Holds n (int), sum [D] and the sum of outer products [D, D] on the device of the first
+    batch: memory independent of the number of samples.
+    """
+
+    def __init__(self, dim: int | None = None, device: torch.device | str | None = None):
+        self.n = 0
+        self.sum: torch.Tensor | None = None
+        self.sum_outer: torch.Tensor | None = None
+        if dim is not None:
+            self.sum = torch.zeros(dim, dtype=torch.float64, device=device)
+            self.sum_outer = torch.zeros(dim, dim, dtype=torch.float64, device=device)
+
+    @property
+    def dim(self) -> int | None:
+        return None if self.sum is None else self.sum.shape[0]
+
+    def update(self, feats: torch.Tensor) -> FeatureMoments:
+        """Add a batch of features [B, D] (any float dtype and device). Returns self."""
+        if feats.dim() != 2:
+            raise ConfigError(f"features must be [B, D], got shape {tuple(feats.shape)}")
+        check_finite(feats)
+        x = feats.detach().to(torch.float64)
+        if self.sum is None:
+            self.sum = x.new_zeros(x.shape[1])
+            self.sum_outer = x.new_zeros(x.shape[1], x.shape[1])
+        if x.shape[1] != self.dim:
+            raise ConfigError(f"feature dimension {x.shape[1]} does not match {self.dim}")
+        x = x.to(self.sum.device)
+        self.n += x.shape[0]
+        self.sum += x.sum(0)
+        self.sum_outer.addmm_(x.T, x)
+        return self
+
+    def merge(self, other: FeatureMoments) -> FeatureMoments:
+        """Add another accumulator's samples to this one (e.g. from another process). Returns self."""
+        if other.sum is None:
+            return self
+        if self.sum is None:
+            self.sum, self.sum_outer = other.sum.clone(), other.sum_outer.clone()
+        elif other.dim != self.dim:
+            raise ConfigError(f"cannot merge moments of dimension {other.dim} into {self.dim}")
+        else:
+            self.sum += other.sum.to(self.sum.device)
+            self.sum_outer += other.sum_outer.to(self.sum.device)
+        self.n += other.n
+        return self
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """[D] float64 sample mean."""
+        self._need(1)
+        return self.sum / self.n
+
+    @property
+    def cov(self) -> torch.Tensor:
+        """[D, D] float64 unbiased covariance (divides by n - 1, like numpy.cov / torch-fidelity)."""
+        self._need(2)
+        mean = self.mean
+        return (self.sum_outer - self.n * torch.outer(mean, mean)) / (self.n - 1)
+
+    def _need(self, n: int) -> None:
+        if self.n < n:
+            raise ConfigError(f"need at least {n} feature vectors, got {self.n}")
+
+    def state_dict(self) -> dict[str, Any]:
+        """CPU tensors and n, for torch.save; restore with FeatureMoments.from_state_dict."""
+        return {
+            "n": self.n,
+            "sum": None if self.sum is None else self.sum.cpu(),
+            "sum_outer": None if self.sum_outer is None else self.sum_outer.cpu(),
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any], device: torch.device | str | None = None) -> FeatureMoments:
+        m = cls()
+        m.n = int(state["n"])
+        if state["sum"] is not None:
+            m.sum = state["sum"].to(device=device, dtype=torch.float64)
+            m.sum_outer = state["sum_outer"].to(device=device, dtype=torch.float64)
+        return m
+
+    @classmethod
+    def from_features(cls, feats: torch.Tensor, batch_size: int = 65536) -> FeatureMoments:
+        """Moments of all rows of ``feats`` [N, D], accumulated in batches."""
+        m = cls()
+        for batch in feats.split(batch_size):
+            m.update(batch)
+        return m
+
+
+def fid_from_moments(a: FeatureMoments, b: FeatureMoments) -> float:
+    """FID = ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) between two moment sets.
+
+    The square-root trace is torch-fidelity's (sum of sqrt of the eigenvalues of S_a S_b, real
+    part): rank-deficient covariances give a finite value, not NaN. Warns when n < D.
+    """
+    if a.dim != b.dim:
+        raise ConfigError(f"feature dimensions differ: {a.dim} vs {b.dim}")
+    for name, m in (("first", a), ("second", b)):
+        if m.n < 2:
+            raise ConfigError(f"FID needs at least 2 feature vectors in the {name} set, got {m.n}")
+        if m.n < m.dim:
+            warnings.warn(
+                f"FID: {m.n} samples < {m.dim} feature dimensions in the {name} set: the "
+                "covariance is rank-deficient and FID is biased upwards",
+                stacklevel=2,
+            )
+    stat_a = {"mu": a.mean.cpu().numpy(), "sigma": a.cov.cpu().numpy()}
+    stat_b = {"mu": b.mean.cpu().numpy(), "sigma": b.cov.cpu().numpy()}
+    value = fid_statistics_to_metric(stat_a, stat_b, verbose=False)[KEY_METRIC_FID]
+    return float(value)
+
+
+def fid_from_features(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
+    """FID between features [N_a, D] and [N_b, D] (any float dtype, any device)."""
+    return fid_from_moments(FeatureMoments.from_features(feats_a), FeatureMoments.from_features(feats_b))
+

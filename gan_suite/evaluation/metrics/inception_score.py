@@ -1,0 +1,35 @@
+"""Inception Score from classifier logits, through torch-fidelity's own function.
+
+logits [N, K] -> torch_fidelity.metric_isc.isc_features_to_metric -> {'mean', 'std'}.
+
+torch-fidelity's arithmetic, reproduced exactly because it is called: when ``shuffle`` is on
+(its default, ``samples_shuffle=True``) the rows are permuted with
+``numpy.random.RandomState(seed).permutation(N)`` (seed default 2020, its ``rng_seed``); split i
+is rows [i*N//splits, (i+1)*N//splits) (uneven splits allowed); softmax in float64; the score of
+a split is exp(mean_x KL(p(y|x) || p(y))); 'std' is numpy.std over splits (population, ddof=0).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
+
+from gan_suite.errors import ConfigError
+from gan_suite.evaluation.metrics._validate import check_features
+
+TORCH_FIDELITY_SEED = 2020  # torch-fidelity's default rng_seed
+
+
+def inception_score(
+    logits: torch.Tensor, splits: int = 10, shuffle: bool = True, seed: int = TORCH_FIDELITY_SEED
+) -> dict[str, float]:
+    """Inception Score of classifier logits [N, K] (unnormalised; any float dtype and device).
+
+    Returns {'mean': float, 'std': float} over ``splits`` splits; equal to torch-fidelity's ISC
+    for the same logits, splits, shuffle and seed. N >= splits is required.
+    """
+    check_features(logits, min_rows=1, what="logits")
+    if splits < 1 or logits.shape[0] < splits:
+        raise ConfigError(f"Inception Score: need 1 <= splits <= N, got splits={splits}, N={logits.shape[0]}")
+    out = isc_features_to_metric(logits.detach().cpu(), splits=splits, shuffle=shuffle, rng_seed=seed)
+    return {"mean": out[KEY_METRIC_ISC_MEAN], "std": out[KEY_METRIC_ISC_STD]}

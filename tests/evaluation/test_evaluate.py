@@ -1,0 +1,122 @@
+"""The evaluation pipeline end to end: checkpoints in, metrics.json and pictures out."""
+
+import json
+import os
+
+import pytest
+import torch
+
+from gan_suite.cli import main
+from gan_suite.errors import NonFiniteSamplesError
+from gan_suite.evaluation.evaluate import evaluate_checkpoint
+from gan_suite.evaluation.replay import ReplayGenerator, replay_checkpoint
+from gan_suite.evaluation.streaming import evaluation_noise
+from tests.conftest import REPO_ROOT, SHARED_MNIST_TEST
+
+BUNDLED = {"class_path": "gan_suite.data.MNISTBundled", "init_args": {"image_size": 28}}
+
+
+@pytest.fixture(scope="module")
+def quickstart_ckpt(tmp_path_factory):
+    out = tmp_path_factory.mktemp("qs")
+    args = [
+        "fit", "--config", os.path.join(REPO_ROOT, "configs", "quickstart.yaml"), "--trainer.max_steps=60",
+        f"--trainer.logger.init_args.save_dir={out}", "--trainer.enable_progress_bar=false",
+    ]
+    assert main(args) == 0
+    return str(out / "quickstart" / "version_0" / "checkpoints" / "last.ckpt")
+
+
+def test_evaluate_command_on_a_quickstart_checkpoint(quickstart_ckpt, tmp_path, capsys):
+    code = main(["evaluate", "--ckpt", quickstart_ckpt, "--num-samples", "600", "--out", str(tmp_path), "--no-progress"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "mnist_classifier features, 600 generated vs 500 real" in printed and "fid" in printed
+    result = json.loads((tmp_path / "metrics.json").read_text())
+    m = result["metrics"]
+    for key in ("fid", "is_mean", "kid_mean", "precision", "recall", "density", "coverage", "C_T", "modes_covered", "mode_kl"):
+        assert key in m and m[key] == m[key], key  # present and not NaN
+    p = result["protocol"]
+    assert p["n_generated"] == 600 and p["n_real"] == 500 and p["n_train"] == 4500 and p["iteration"] == 30
+    assert p["extractor"]["name"] == "mnist_classifier" and p["extractor"]["weights_sha256"]
+    assert os.path.getsize(tmp_path / "nearest_neighbours.png") > 1000
+    assert any("KID subset size" in w for w in result["warnings"])
+
+
+def test_real_features_are_cached_and_reused(quickstart_ckpt, tmp_path):
+    cache = tmp_path / "cache"
+    kwargs = dict(num_samples=200, metrics=["fid"], out_dir=str(tmp_path), cache_dir=str(cache), progress=False)
+    first = evaluate_checkpoint(quickstart_ckpt, **kwargs)
+    files = os.listdir(cache)
+    assert len(files) == 1
+    second = evaluate_checkpoint(quickstart_ckpt, **kwargs)
+    assert os.listdir(cache) == files
+    assert second["metrics"]["fid"] == pytest.approx(first["metrics"]["fid"], rel=1e-9)
+    other = evaluate_checkpoint(quickstart_ckpt, **{**kwargs, "real_split": "train"})
+    assert len(os.listdir(cache)) == 2 and other["protocol"]["n_real"] == 4500
+
+
+def test_evaluate_with_inception_from_a_weights_file(quickstart_ckpt, tmp_path):
+    from gan_suite.evaluation.features.inception import write_random_weights
+
+    weights = write_random_weights(str(tmp_path / "inception.pth"))
+    result = evaluate_checkpoint(
+        quickstart_ckpt, features="inception", weights_path=weights, num_samples=16, num_real=16,
+        metrics=["fid", "is", "kid"], batch_size=16, out_dir=str(tmp_path), progress=False, kid_subset_size=8,
+    )
+    assert result["protocol"]["extractor"]["feature_dim"] == 2048
+    assert all(v == v for v in result["metrics"].values())
+
+
+def test_evaluation_noise_does_not_depend_on_how_the_range_is_split():
+    whole = evaluation_noise(3, 8, 0, 2500)
+    parts = torch.cat([evaluation_noise(3, 8, 0, 999), evaluation_noise(3, 8, 999, 1700), evaluation_noise(3, 8, 1700, 2500)])
+    assert torch.equal(whole, parts)
+
+
+def _replay(tmp_path, name, **kwargs):
+    gen = ReplayGenerator(**kwargs)
+    return replay_checkpoint(str(tmp_path / f"{name}.ckpt"), gen, BUNDLED)
+
+
+def _memorisation_and_modes(ckpt, tmp_path, n=1000):
+    return evaluate_checkpoint(ckpt, num_samples=n, metrics=["memorisation", "modes"], out_dir=str(tmp_path), progress=False)["metrics"]
+
+
+def test_copying_generators_are_flagged(tmp_path):
+    exact = _memorisation_and_modes(_replay(tmp_path, "copy", data_spec=BUNDLED, split="train"), tmp_path)
+    noisy = _memorisation_and_modes(_replay(tmp_path, "noisy", data_spec=BUNDLED, split="train", noise_std=0.02), tmp_path)
+    for m in (exact, noisy):
+        assert m["copying_flagged"] and m["C_T"] < -3
+        assert m["modes_covered"] == 10 and not m["mode_collapse_flagged"]
+
+
+@pytest.mark.skipif(not os.path.isdir(SHARED_MNIST_TEST), reason="needs ../shared/data/mnist-test (real held-out digits)")
+def test_held_out_real_digits_are_not_flagged(tmp_path):
+    m = _memorisation_and_modes(_replay(tmp_path, "real", idx_folder=SHARED_MNIST_TEST), tmp_path, n=2000)
+    assert not m["copying_flagged"] and abs(m["C_T"]) < 3
+    assert m["modes_covered"] == 10 and not m["mode_collapse_flagged"]
+
+
+def test_one_class_generator_is_flagged(tmp_path):
+    m = _memorisation_and_modes(_replay(tmp_path, "ones", data_spec=BUNDLED, split="heldout", classes=[1]), tmp_path)
+    assert m["modes_covered"] <= 2 and m["mode_collapse_flagged"] and m["mode_kl"] > 1.5
+
+
+def test_nan_samples_are_refused(tmp_path):
+    class NaNGenerator(ReplayGenerator):
+        def forward(self, z):
+            x = super().forward(z)
+            x[0, 0, 0, 0] = float("nan")
+            return x
+
+    import gan_suite.evaluation.evaluate as ev
+
+    gen = NaNGenerator(data_spec=BUNDLED, split="heldout")
+    with pytest.raises(NonFiniteSamplesError, match="NaN or inf"):
+        ev.generated_features(gen, 100, torch.nn.Identity(), 10, progress=False)
+
+
+def test_a_missing_checkpoint_is_a_one_line_error(tmp_path, capsys):
+    assert main(["evaluate", "--ckpt", str(tmp_path / "nope.ckpt")]) == 2
+    assert capsys.readouterr().err.strip() == f"gan-suite: error: checkpoint not found: {tmp_path / 'nope.ckpt'}"
