@@ -128,7 +128,7 @@ def fid_from_moments(a: FeatureMoments, b: FeatureMoments) -> float:
         if m.n < m.dim:
             warnings.warn(
                 f"FID: {m.n} samples < {m.dim} feature dimensions in the {name} set: the "
-                "covariance is rank-deficient and FID is biased upwards",
+                "covariance is rank-deficient and FID unreliable",
                 stacklevel=2,
             )
     stat_a = {"mu": a.mean.cpu().numpy(), "sigma": a.cov.cpu().numpy()}

@@ -1,24 +1,25 @@
 """Exact k-nearest-neighbour searches over feature tensors, chunked so memory stays bounded.
 
 All searches run on the device of their inputs, in float32 (float64 inputs stay float64; half
-and bfloat16 are promoted to float32). Besides one copy of the reference features they hold one
-block of the distance matrix (``chunk_bytes``, about 64 MB by default) whatever the number of
-samples.
+and bfloat16 are promoted to float32); inputs must be finite (the metrics check). Besides one
+augmented copy of the reference features they hold one block of the distance matrix
+(``chunk_bytes``, about 64 MB by default) whatever the number of samples.
 
 Hand-written rather than torch.cdist + torch.kthvalue (torch-fidelity's PRC code), because cdist
-materialises the whole Q x R matrix (or, in its "part" mode, one full row block per query block)
-and takes a square root of every entry; here each block goes from one GEMM straight into a
-reduction; only the k survivors get ||q||^2 added and a square root (and an exact
-recomputation as ||q - r|| when they are near-duplicates, where the matmul form cancels):
+materialises the whole Q x R matrix (or one full [batch, R] row block per batch) and takes a
+square root of every entry. Here each block goes from one GEMM straight into a reduction:
 
-* Squared distances come from ||q||^2 + ||r||^2 - 2 q.r, with ||r||^2 folded into the GEMM by
-  augmenting the operands ([-2q, 1] . [r, ||r||^2]), so a block costs one matmul and no extra
-  pass (||q||^2 is constant along a row, so it is added to the k survivors only). (torch.cdist does the same for inputs of more than 25 rows.)
-* k smallest per row: the block's columns are cut into groups of ``_GROUP`` neighbours; the k
-  groups with the smallest minima hold the k smallest entries (each of those entries lies in a
-  group whose minimum is no larger than it), so torch.topk runs only on the group minima and on
-  k * _GROUP candidates instead of the whole block. On CPU a full-width topk costs about twice
-  the GEMM itself for D = 64; the group minima cost one pass of amin.
+* Squared distances are ||q||^2 + ||r||^2 - 2 q.r, with ||r||^2 folded into the GEMM by
+  augmenting the operands, [-2q, 1] . [r, ||r||^2], so a block costs one matmul and no extra
+  pass (torch.cdist uses the same form for more than 25 rows). ||q||^2 is constant along a
+  row, so only the k survivors get it added, and a square root.
+* The k smallest per row: the block's columns are cut into groups of ``_GROUP``; the k groups
+  with the smallest minima hold the k smallest entries (each of them lies in a group whose
+  minimum is no larger than it), so torch.topk runs on the group minima and on k * _GROUP
+  candidates instead of the whole block. On CPU a full-width topk costs about twice the GEMM
+  itself for D = 64, one pass of amin a quarter of it.
+* Survivors much closer than their norms (near-duplicates, where the matmul form cancels and a
+  copy would get ~sqrt(eps) |q| instead of 0) have their distance recomputed as ||q - r||.
 """
 
 from __future__ import annotations
