@@ -15,9 +15,13 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+QUICKSTART_RUN := runs/quickstart/quickstart
+
 quickstart: setup
-	$(VENV)/bin/gan-suite fit --config configs/quickstart.yaml --trainer.logger.init_args.version quickstart
-	@echo "samples: runs/quickstart/quickstart/samples/ (last grid: $$(ls runs/quickstart/quickstart/samples | tail -1))"
+	rm -rf $(QUICKSTART_RUN)
+	$(VENV)/bin/gan-suite fit --config configs/quickstart.yaml --trainer.logger.init_args.version=quickstart
+	$(VENV)/bin/gan-suite evaluate --ckpt $(QUICKSTART_RUN)/checkpoints/last.ckpt --num-samples 5000
+	@echo "sample grids: $(QUICKSTART_RUN)/samples/ (last: $$(ls $(QUICKSTART_RUN)/samples | tail -1))"
 
 test: setup
 	$(PY) -m pytest -q tests

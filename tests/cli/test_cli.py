@@ -77,3 +77,10 @@ def test_model_data_mismatch_is_one_line_exit_2(tmp_path, capsys):
 def test_console_entry_point_runs():
     proc = subprocess.run([sys.executable, "-m", "gan_suite", "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "fit" in proc.stdout
+
+
+def test_missing_dataset_is_one_line_exit_2(tmp_path, capsys):
+    code = main(_fit_args(tmp_path, "dcgan_mnist.yaml", 4, f"--data.init_args.root={tmp_path / 'data'}", "--data.init_args.download=false"))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith("gan-suite: error: MNIST is not in") and str(tmp_path / "data") in err[-1]
