@@ -119,8 +119,9 @@ class EvaluationCallback(pl.Callback):
             data_name=self._data_name, mixture=self._mixture, log=lambda msg: None,
         )
         scalars = {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        for key, value in scalars.items():
-            pl_module.log(f"eval/{key}", value, on_step=True, on_epoch=False, rank_zero_only=True)
+        if trainer.is_global_zero:  # straight to the loggers: allowed from every hook, e.g. on_train_end
+            for logger in trainer.loggers:
+                logger.log_metrics({f"eval/{k}": v for k, v in scalars.items()}, step=trainer.global_step)
         entry = {"iteration": pl_module.iteration, "global_step": trainer.global_step, **scalars}
         self.history.append(entry)
         if trainer.is_global_zero:

@@ -1,7 +1,7 @@
 """Trains a small GAN with the gan_ddp strategy (or one process) and saves each rank's state.
 
 Run as a script (Lightning's popen launcher re-executes it for rank 1):
-    python tests/training/ddp_run.py OUT_DIR DEVICES BATCH STEPS RANK_INVARIANT(0/1) [LOSS] [mlp|dcgan]
+    python tests/training/ddp_run.py OUT_DIR DEVICES BATCH STEPS RANK_INVARIANT(0/1) [LOSS] [mlp|dcgan] [eval]
 Each rank writes OUT_DIR/rank<r>.pt with the G and D parameters and its first noise batch.
 """
 
@@ -14,6 +14,9 @@ import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 
 from gan_suite.data import MNISTBundled, Toy2D  # noqa: E402
+from gan_suite.evaluation.callback import EvaluationCallback  # noqa: E402
+from gan_suite.evaluation.protocol import compute_metrics  # noqa: E402
+from gan_suite.evaluation.streaming import generated_features  # noqa: E402
 from gan_suite.models import DCGAN, VanillaGAN  # noqa: E402
 from tests.training.helpers import adam  # noqa: E402
 
@@ -35,12 +38,26 @@ class RecordingDCGAN(FirstNoise, DCGAN):
 
 
 class SaveState(pl.Callback):
-    def __init__(self, out):
+    def __init__(self, out, evaluation=None):
         self.out = out
+        self.evaluation = evaluation
 
     def on_train_end(self, trainer, module):
+        evaluated = reference = None
+        if self.evaluation is not None:
+            # every rank generates its share; the gathered result must equal one process's
+            evaluated = self.evaluation.evaluate(trainer, module)
+            fake = generated_features(
+                module.sampling_generator, module.latent_dim, self.evaluation._extractor, self.evaluation.num_samples,
+                self.evaluation.batch_size, module.device, self.evaluation.seed, progress=False,
+            )
+            reference = compute_metrics(
+                self.evaluation.metrics, fake, self.evaluation._real, mixture=self.evaluation._mixture, log=lambda m: None,
+            )
         torch.save(
             {
+                "evaluated": evaluated,
+                "reference": reference,
                 # parameters only: BatchNorm running statistics are rank-local between DDP forwards
                 # (DDP broadcasts rank 0's buffers at each wrapped forward), as in plain DDP
                 "generator": {k: v.detach().clone() for k, v in module.generator.named_parameters()},
@@ -57,6 +74,7 @@ def main():
     out, devices, batch, steps, invariant = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
     loss = sys.argv[6] if len(sys.argv) > 6 else "non_saturating"
     model = sys.argv[7] if len(sys.argv) > 7 else "mlp"
+    evaluate = len(sys.argv) > 8 and sys.argv[8] == "eval"
     torch.set_num_threads(1)
     pl.seed_everything(0, verbose=False)
     module = RecordingGAN(
@@ -68,10 +86,15 @@ def main():
     if model == "dcgan":  # BatchNorm in G and D
         module = RecordingDCGAN(image_size=28, channels=1, g_width=8, d_width=8, loss=loss, rank_invariant_noise=invariant)
         data = MNISTBundled(batch_size=batch)
+    evaluation = None
+    if evaluate:  # an odd sample count: the two ranks' shares differ in size
+        evaluation = EvaluationCallback(
+            every_n_steps=0, num_samples=1001, features="raw2d", metrics=["fid", "pr", "modes"], best_metric=None, batch_size=128,
+        )
     trainer = pl.Trainer(
         accelerator="cpu", devices=devices, strategy="gan_ddp" if devices > 1 else "auto", max_steps=2 * steps,
         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        callbacks=[SaveState(out)],
+        callbacks=[SaveState(out, evaluation), *([evaluation] if evaluation else [])],
     )
     trainer.fit(module, data)
 

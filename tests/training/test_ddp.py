@@ -13,13 +13,13 @@ import torch
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ddp_run.py")
 
 
-def _run(out, devices, batch, steps, invariant, loss="non_saturating", model="mlp"):
+def _run(out, devices, batch, steps, invariant, loss="non_saturating", model="mlp", evaluate=False):
     os.makedirs(out, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     for var in ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(var, None)
     proc = subprocess.run(
-        [sys.executable, SCRIPT, str(out), str(devices), str(batch), str(steps), "1" if invariant else "0", loss, model],
+        [sys.executable, SCRIPT, str(out), str(devices), str(batch), str(steps), "1" if invariant else "0", loss, model, "eval" if evaluate else "no"],
         capture_output=True, text=True, timeout=300, env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -56,3 +56,15 @@ def test_two_ranks_with_batch_b_match_one_process_with_batch_2b(tmp_path):
     # and training moved the weights far more than that tolerance
     fresh = _run(tmp_path / "short", devices=1, batch=32, steps=1, invariant=True)[0]
     assert _max_diff(fresh["generator"], single["generator"]) > 1e-2
+
+
+@pytest.mark.slow
+def test_in_training_evaluation_under_ddp_equals_one_process_on_the_same_samples(tmp_path):
+    r0, r1 = _run(tmp_path / "ddp", devices=2, batch=32, steps=300, invariant=False, evaluate=True)
+    for rank in (r0, r1):
+        evaluated, reference = rank["evaluated"], rank["reference"]
+        assert set(evaluated) == set(reference)
+        for key, value in reference.items():
+            assert evaluated[key] == pytest.approx(value, rel=1e-6, abs=1e-9, nan_ok=True), key
+    assert r0["evaluated"]["fid"] == r1["evaluated"]["fid"]
+    assert 0 < r0["evaluated"]["recall"] < 1  # a non-trivial value: the comparison means something
