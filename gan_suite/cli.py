@@ -15,6 +15,8 @@ from typing import Callable, Optional, Sequence
 #: extra sub-commands: name -> "module:function" taking the remaining argv, returning an exit code.
 COMMANDS: dict[str, str] = {
     "evaluate": "gan_suite.evaluation.evaluate:main",
+    "benchmark": "gan_suite.benchmark.cli:benchmark_main",
+    "report": "gan_suite.benchmark.cli:report_main",
 }
 
 

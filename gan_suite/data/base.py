@@ -3,10 +3,17 @@
 Every data module yields batches ``(x, y)`` with ``x`` float32 in [-1, 1] of shape
 ``[k * B, *sample_shape]`` (``k`` discriminator steps per training step, ``B`` the minibatch) and
 ``y`` the integer labels ``[k * B]`` (``-1`` where a dataset has none).
+
+Two ways to serve them, with the same batches (the order is a function of (seed, step, rank),
+see :mod:`gan_suite.data.sampler`): a DataLoader over a :class:`StepIndexedSampler` (the
+default), or, with ``device_cache=True``, :class:`DeviceCachedBatches`, which keeps the samples
+on the training device and gathers each batch there with one indexing operation: no DataLoader,
+no per-sample indices in Python, no host-to-device copy per step.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Optional, Sequence
 
 import pytorch_lightning as pl
@@ -74,6 +81,11 @@ class GANDataModule(pl.LightningDataModule):
         batch_size: minibatch size B of one discriminator or generator update (per rank).
         num_workers: DataLoader worker processes (0 loads in the main process).
         seed: seed of the data order (and of synthetic data).
+        device_cache: hold the training split on the training device and gather batches there
+            instead of using a DataLoader (for data that fits in device memory: the samples are
+            stored as the dataset holds them, uint8 images take 1 byte a pixel). Same batches in
+            the same order, DDP sharding included; ``num_workers`` is then unused. Subclasses
+            that do not take the argument can set the attribute ``device_cache`` before fitting.
     """
 
     #: shape of one sample: (C, H, W) for images, (D,) for points. Set by subclasses.
@@ -83,16 +95,23 @@ class GANDataModule(pl.LightningDataModule):
     #: short name used in metrics files and caches.
     name: str = "data"
 
-    def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0) -> None:
+    #: serve batches from a copy of the training split on the training device (see above).
+    device_cache: bool = False
+
+    def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0, device_cache: bool = False) -> None:
         super().__init__()
         if batch_size < 1:
             from gan_suite.errors import ConfigError
 
             raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
-        self.save_hyperparameters()  # records the subclass's arguments too (rebuilt for evaluation)
+        # records the subclass arguments too (rebuilt for evaluation); logger=False keeps them out of
+        # the logged hyper-parameters, where a data "seed" would clash with the model's "seed"
+        self.save_hyperparameters(logger=False)
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
+        self.device_cache = device_cache
+        self._device_copy: Optional[DeviceCachedBatches] = None
         #: discriminator updates per training step; the training module sets it in ``setup``.
         self.minibatches_per_step = 1
         self._splits: dict = {}
@@ -128,6 +147,11 @@ class GANDataModule(pl.LightningDataModule):
 
         per_rank = self.batch_size * self.minibatches_per_step
         sampler = StepIndexedSampler(len(dataset), per_rank, world_size, rank, self.seed, start_step)
+        if self.device_cache:
+            device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+            if self._device_copy is None or self._device_copy.dataset is not dataset or self._device_copy.device != device:
+                self._device_copy = DeviceCachedBatches(dataset, device)
+            return self._device_copy.with_sampler(sampler)
         return DataLoader(
             dataset,
             batch_size=per_rank,
@@ -137,3 +161,48 @@ class GANDataModule(pl.LightningDataModule):
             collate_fn=_pass_through,
             persistent_workers=False,
         )
+
+
+class DeviceCachedBatches:
+    """The training batches of a :class:`TensorSampleDataset`, gathered on ``device`` (no DataLoader).
+
+    Iterating yields one data epoch of ``sampler.steps_per_epoch`` batches ``(x, y)`` from the
+    training step ``sampler.start_step()`` on, exactly the batches (values, order and this rank's
+    share) a DataLoader over ``sampler`` yields: step ``t`` takes this rank's every
+    ``world_size``-th index of the slice ``[t * G, (t + 1) * G)`` of the seeded permutation
+    stream. The permutation is drawn on the CPU (with the sampler's generator) once per data
+    epoch and copied to the device; a batch is then one gather and, for uint8 images, one
+    conversion to [-1, 1], on the device.
+
+    Args:
+        dataset: the split; its ``samples`` and ``labels`` are copied to ``device`` once.
+        device: where batches are made (the training device).
+    """
+
+    def __init__(self, dataset: TensorSampleDataset, device: torch.device) -> None:
+        self.dataset = dataset
+        self.device = torch.device(device)
+        self.samples = dataset.samples.to(self.device)
+        self.labels = dataset.labels.to(self.device)
+        self.sampler: Optional[StepIndexedSampler] = None
+
+    def with_sampler(self, sampler: StepIndexedSampler) -> "DeviceCachedBatches":
+        """A view of the same device copy that iterates in ``sampler``'s order."""
+        view = copy.copy(self)
+        view.sampler = sampler
+        return view
+
+    def __len__(self) -> int:
+        return self.sampler.steps_per_epoch
+
+    def __iter__(self):
+        s = self.sampler
+        first = s.start_step()
+        perm_epoch, perm = -1, None
+        for step in range(first, first + s.steps_per_epoch):
+            data_epoch, offset = divmod(step, s.steps_per_epoch)
+            if data_epoch != perm_epoch:
+                perm_epoch, perm = data_epoch, s._permutation(data_epoch).to(self.device)
+            start = offset * s.global_batch
+            idx = perm[start + s.rank : start + s.global_batch : s.num_replicas]
+            yield self.dataset._convert(self.samples[idx]), self.labels[idx]

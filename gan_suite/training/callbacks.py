@@ -12,8 +12,23 @@ from gan_suite.visual import sample_picture_array, save_png
 
 
 def run_directory(trainer: pl.Trainer) -> str:
-    """The run's directory: the logger's version folder, or ``default_root_dir`` without a logger."""
-    return trainer.log_dir or trainer.default_root_dir
+    """The run's own directory (config.yaml, checkpoints/, samples/), the folder ModelCheckpoint uses.
+
+    CSV / TensorBoard loggers: their ``log_dir`` (``<save_dir>/<name>/version_<n>``). Other loggers
+    (W&B, ...): ``<save_dir>/<name>/<version>``, where ``trainer.log_dir`` would be the shared
+    ``save_dir``. No logger: ``default_root_dir``. Computed locally (no broadcast), so it can be
+    called on rank 0 alone.
+    """
+    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+
+    if not trainer.loggers:
+        return trainer.default_root_dir
+    logger = trainer.loggers[0]
+    if isinstance(logger, (CSVLogger, TensorBoardLogger)):
+        return logger.log_dir
+    save_dir = logger.save_dir if logger.save_dir is not None else trainer.default_root_dir
+    version = logger.version if isinstance(logger.version, str) else f"version_{logger.version}"
+    return os.path.join(save_dir, str(logger.name), version)
 
 
 class SampleGrid(pl.Callback):

@@ -1,0 +1,327 @@
+"""``gan-suite benchmark DEF.yaml --out DIR``: train and evaluate every run of a benchmark.
+
+Each run (variant x seed) trains in its own subprocess (the ordinary ``gan-suite fit`` command),
+then its checkpoints are evaluated in this process and ``DIR/runs/<run_id>/result.json`` is
+written atomically with status ``finished``, ``diverged`` (NaN / inf loss or samples) or
+``failed`` (reason: the last line of stderr). A run that fails does not stop the benchmark.
+
+Resuming: runs with a result are skipped (``retry_failed`` reruns the failed ones); a run folder
+without a result is wiped and the run restarts. Killing the runner therefore loses at most the
+runs in progress. Sharding (``shard`` of ``num_shards``, default from SLURM_ARRAY_TASK_ID /
+SLURM_ARRAY_TASK_COUNT) picks runs by index modulo; all shards write into the same DIR.
+
+Devices: one run per GPU at a time (CUDA_VISIBLE_DEVICES set per training process, evaluation
+on the same GPU); on CPU one run at a time unless ``jobs`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from gan_suite.benchmark import results as R
+from gan_suite.benchmark.console import ProgressBoard
+from gan_suite.benchmark.definition import BenchmarkDefinition, RunSpec, read_d_steps, select_shard
+from gan_suite.benchmark.evaluation import default_evaluate_fn, evaluate_run, log_to_wandb
+from gan_suite.benchmark.launch import (
+    ProcessRegistry, classify_failure, find_training_dir, run_training, stop_stale_owner, training_argv,
+)
+from gan_suite.errors import ConfigError, NonFiniteSamplesError
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one run at a time executes: ``name`` for messages, ``env`` for the training process,
+    ``device`` for the evaluation in this process."""
+
+    name: str
+    env: dict
+    device: str
+
+
+def plan_slots(devices: str = "auto", jobs: Optional[int] = None) -> list[Slot]:
+    """The parallel slots.
+
+    Args:
+        devices: 'auto' (every visible GPU, else CPU), 'cpu', or GPU indices like '0,1'.
+        jobs: CPU: runs in parallel (default 1; each gets cores / jobs threads). GPU: at most this
+            many of the GPUs (default all).
+    """
+    gpus: list[int] = []
+    if devices == "auto":
+        gpus = list(range(_visible_gpu_count()))
+    elif devices != "cpu":
+        try:
+            gpus = [int(x) for x in devices.split(",") if x.strip()]
+        except ValueError:
+            raise ConfigError(f"--devices must be 'auto', 'cpu' or GPU indices like 0,1; got {devices!r}") from None
+    if gpus:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        physical = [x.strip() for x in visible.split(",")] if visible else [str(i) for i in range(max(gpus) + 1)]
+        if max(gpus) >= len(physical):
+            raise ConfigError(f"GPU {max(gpus)} is not visible (CUDA_VISIBLE_DEVICES={visible})")
+        gpus = gpus[: jobs] if jobs else gpus
+        return [Slot(f"cuda:{i}", {"CUDA_VISIBLE_DEVICES": physical[i]}, f"cuda:{i}") for i in gpus]
+    jobs = max(1, jobs or 1)
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    env = {"CUDA_VISIBLE_DEVICES": ""}
+    if "OMP_NUM_THREADS" not in os.environ:
+        env["OMP_NUM_THREADS"] = threads
+    return [Slot("cpu" if jobs == 1 else f"cpu#{i}", dict(env), "cpu") for i in range(jobs)]
+
+
+def _visible_gpu_count() -> int:
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
+        return 0
+    try:
+        import torch
+
+        return torch.cuda.device_count()
+    except Exception:
+        return 0
+
+
+def shard_from_environment() -> tuple[int, int]:
+    """(shard, num_shards) of a SLURM job array (0-based), or (0, 1)."""
+    task, count = os.environ.get("SLURM_ARRAY_TASK_ID"), os.environ.get("SLURM_ARRAY_TASK_COUNT")
+    if task is None or count is None:
+        return 0, 1
+    return int(task) - int(os.environ.get("SLURM_ARRAY_TASK_MIN", "0")), int(count)
+
+
+class BenchmarkRunner:
+    """Runs the (shard of the) benchmark ``definition`` into ``out_dir``.
+
+    Args:
+        shard, num_shards: which runs this process does (index % num_shards == shard).
+        jobs, devices: see :func:`plan_slots`.
+        logger: 'wandb' | 'csv' | 'none' (default: the definition's ``logger``).
+        evaluate_fn: the evaluation function (default
+            :func:`gan_suite.evaluation.evaluate.evaluate_checkpoint`); tests inject a fast one.
+        train_command: the program before ``fit`` (default ``[python, -m, gan_suite]``).
+        retry_failed: rerun runs whose result is ``failed`` (``diverged`` ones are kept).
+        progress: print progress lines.
+    """
+
+    def __init__(
+        self,
+        definition: BenchmarkDefinition,
+        out_dir: str,
+        *,
+        shard: Optional[int] = None,
+        num_shards: Optional[int] = None,
+        jobs: Optional[int] = None,
+        devices: str = "auto",
+        logger: Optional[str] = None,
+        evaluate_fn: Optional[Callable] = None,
+        train_command: Optional[list] = None,
+        retry_failed: bool = False,
+        progress: bool = True,
+        stream=None,
+    ) -> None:
+        if shard is None or num_shards is None:
+            env_shard, env_count = shard_from_environment()
+            shard = env_shard if shard is None else shard
+            num_shards = env_count if num_shards is None else num_shards
+        self.definition = definition
+        self.out_dir = os.path.abspath(out_dir)
+        self.runs = select_shard(definition.runs(), shard, num_shards)
+        self.shard, self.num_shards = shard, num_shards
+        self.slots = plan_slots(devices, jobs)
+        self.logger = logger or definition.logger
+        if self.logger not in ("wandb", "csv", "none"):
+            raise ConfigError(f"logger must be 'wandb', 'csv' or 'none', got {self.logger!r}")
+        self._evaluate_fn = evaluate_fn
+        self.train_command = train_command
+        self.retry_failed = retry_failed
+        self.progress = progress
+        self.stream = stream
+        self.registry = ProcessRegistry()
+        self.stop = threading.Event()
+
+    # ------------------------------------------------------------------ planning
+    def status_of(self, run: RunSpec) -> Optional[str]:
+        result = R.read_result(self.out_dir, run.run_id)
+        return None if result is None else result["status"]
+
+    def pending(self) -> list[RunSpec]:
+        """Runs of this shard still to do (no result, or failed with ``retry_failed``)."""
+        todo = []
+        for run in self.runs:
+            status = self.status_of(run)
+            if status is None or (status == R.FAILED and self.retry_failed):
+                todo.append(run)
+        return todo
+
+    def command(self, run: RunSpec) -> list:
+        return training_argv(self.definition, run, self.out_dir, self.logger, self.train_command)
+
+    # ------------------------------------------------------------------ running
+    def run(self) -> dict:
+        """Do every pending run; returns {status: count} over this shard's runs (skipped included).
+
+        A SIGINT / SIGTERM stops the training processes, writes nothing for the interrupted runs
+        and raises KeyboardInterrupt.
+        """
+        os.makedirs(R.runs_dir(self.out_dir), exist_ok=True)
+        if os.path.isfile(os.path.join(self.out_dir, R.DEFINITION_FILE)):
+            previous = R.read_definition_copy(self.out_dir) or {}
+            if previous.get("name") != self.definition.name:
+                raise ConfigError(
+                    f"{self.out_dir} holds the benchmark {previous.get('name')!r}, not {self.definition.name!r}: use another --out"
+                )
+        R.write_definition_copy(self.out_dir, self.definition.raw)
+        todo = self.pending()
+        board = ProgressBoard(len(self.runs), len(self.slots), stream=self.stream, enabled=self.progress)
+        for run in self.runs:
+            if run not in todo:
+                board.skipped(run.run_id, self.status_of(run) or "done")
+        free: queue.Queue = queue.Queue()
+        for slot in self.slots:
+            free.put(slot)
+
+        def work(run: RunSpec) -> None:
+            if self.stop.is_set():
+                return
+            slot = free.get()
+            try:
+                if not self.stop.is_set():
+                    self.execute(run, slot, board)
+            finally:
+                free.put(slot)
+
+        restore = self._install_signal_handlers()
+        pool = ThreadPoolExecutor(max_workers=len(self.slots), thread_name_prefix="benchmark")
+        try:
+            futures = [pool.submit(work, run) for run in todo]
+            for future in futures:
+                while not future.done():
+                    time.sleep(0.2)
+                    if self.stop.is_set():
+                        raise KeyboardInterrupt
+                future.result()
+        except KeyboardInterrupt:
+            # stop the training processes; an evaluation in progress is abandoned (the caller may
+            # exit at once: every written result is complete, the interrupted runs have none)
+            self.stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            self.registry.terminate_all()
+            raise
+        finally:
+            restore()
+            board.close()
+        pool.shutdown(wait=True)
+        counts: dict = {}
+        for run in self.runs:
+            status = self.status_of(run) or "missing"
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {}
+
+        def handler(signum, frame):
+            self.stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+
+        def restore():
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+        return restore
+
+    def execute(self, run: RunSpec, slot: Slot, board: Optional[ProgressBoard] = None) -> Optional[dict]:
+        """Train and evaluate one run from scratch; returns its result (None when interrupted)."""
+        board = board or ProgressBoard(1, 1, enabled=False)
+        folder = R.run_dir(self.out_dir, run.run_id)
+        stop_stale_owner(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+        argv = self.command(run)
+        env = {**os.environ, **slot.env, "PYTHONUNBUFFERED": "1"}
+        d_steps = read_d_steps(self.definition.base_config, run.overrides)
+        record = {
+            "run_id": run.run_id, "variant": run.variant, "seed": run.seed, "status": None, "reason": None,
+            "main_metric": self.definition.main_metric, "metrics": {}, "curve": [], "overrides": run.overrides,
+            "steps": self.definition.steps, "d_steps": d_steps, "command": argv, "device": slot.name,
+            "host": socket.gethostname(), "logger": self.logger, "shard": [self.shard, self.num_shards],
+        }
+        started = time.time()
+        board.started(run.run_id, slot.name)
+        code, stderr = run_training(argv, env, folder, self.registry, lambda i, n: board.progress(run.run_id, i, n))
+        record["train_seconds"] = round(time.time() - started, 2)
+        if self.stop.is_set():
+            return None
+        train_dir = find_training_dir(self.out_dir, run.run_id)
+        record["train_dir"] = os.path.relpath(train_dir, self.out_dir) if train_dir else None
+        record["samples"] = _last_sample(train_dir, self.out_dir)
+        if code != 0:
+            record["status"], record["reason"] = classify_failure(stderr)
+        else:
+            board.evaluating(run.run_id)
+            eval_started = time.time()
+            try:
+                evaluation = evaluate_run(self.definition, train_dir or folder, folder, d_steps, self.evaluate_fn, slot.device)
+            except NonFiniteSamplesError as err:
+                record["status"], record["reason"] = R.DIVERGED, f"evaluation: {err}"
+            except Exception as err:  # recorded, the benchmark goes on
+                record["status"], record["reason"] = R.FAILED, f"evaluation: {type(err).__name__}: {err}"
+            else:
+                record.update(status=R.FINISHED, metrics=evaluation["metrics"], curve=evaluation["curve"],
+                              protocols=evaluation["protocols"], files=evaluation["files"],
+                              final_iteration=evaluation["final_iteration"])
+                if evaluation["evaluation_errors"]:
+                    record["evaluation_errors"] = evaluation["evaluation_errors"]
+                if self.logger == "wandb" and train_dir:
+                    warning = log_to_wandb(train_dir, folder, evaluation, self.definition.main_metric, d_steps)
+                    if warning:
+                        record["warnings"] = [warning]
+            record["eval_seconds"] = round(time.time() - eval_started, 2)
+            if self.stop.is_set():
+                return None
+        record["wall_seconds"] = round(time.time() - started, 2)
+        record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        R.write_result(self.out_dir, run.run_id, record)
+        detail = record["reason"] or _main_value_text(record)
+        board.finished(run.run_id, record["status"], detail)
+        return record
+
+    @property
+    def evaluate_fn(self) -> Callable:
+        if self._evaluate_fn is None:
+            self._evaluate_fn = default_evaluate_fn()
+        return self._evaluate_fn
+
+
+def _last_sample(train_dir: Optional[str], out_dir: str) -> Optional[str]:
+    if not train_dir:
+        return None
+    folder = os.path.join(train_dir, "samples")
+    pngs = sorted(f for f in os.listdir(folder) if f.endswith(".png")) if os.path.isdir(folder) else []
+    return os.path.relpath(os.path.join(folder, pngs[-1]), out_dir) if pngs else None
+
+
+def _main_value_text(record: dict) -> str:
+    value = record["metrics"].get(record["main_metric"])
+    return f"{record['main_metric']} {value:.4g}" if isinstance(value, (int, float)) else ""
+
+
+def run_benchmark(definition_path: str, out_dir: str, **kwargs) -> dict:
+    """Load ``definition_path`` and run it into ``out_dir`` (keyword arguments: :class:`BenchmarkRunner`)."""
+    from gan_suite.benchmark.definition import load_definition
+
+    runner = BenchmarkRunner(load_definition(definition_path), out_dir, **kwargs)
+    return runner.run()
+

@@ -1,0 +1,79 @@
+"""A stand-in for ``python -m gan_suite fit`` in runner tests: same arguments, same files, no torch.
+
+Writes the run directory the real CLI would (config.yaml, checkpoints/epoch=0-step=S.ckpt,
+last.ckpt, samples/step_*.png) with JSON "checkpoints", prints progress lines, and
+* exits 2 with the real NaN message when ``model.init_args.gp_weight`` is nan (diverged),
+* raises when ``model.init_args.loss`` is 'crash' (failed),
+* sleeps FAKE_FIT_SLEEP seconds per training step (for kill tests).
+"""
+
+import json
+import os
+import sys
+import time
+import zlib
+import struct
+
+PROGRESS_PREFIX = "@gan-suite-progress "
+
+
+def _png(path, shade):
+    width = height = 4
+    raw = b"".join(b"\x00" + bytes([shade, 255 - shade, 128]) * width for _ in range(height))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    data += chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def main(argv):
+    assert argv[0] == "fit" and argv[1] == "--config", argv
+    options = {}
+    for arg in argv[3:]:
+        key, _, value = arg[2:].partition("=")
+        options[key] = value
+    seed = int(options["seed_everything"])
+    max_steps = int(options.get("trainer.max_steps", "20"))
+    d_steps = int(options.get("model.init_args.d_steps", "1"))
+    every = int(options.get("checkpoint.every_n_train_steps", "0"))
+    logger = options.get("trainer.logger")
+    if logger == "false":
+        run_dir = options["trainer.default_root_dir"]
+    else:
+        version = options.get("trainer.logger.init_args.version", "fakeid%d" % seed)
+        run_dir = os.path.join(options["trainer.logger.init_args.save_dir"], options["trainer.logger.init_args.name"], version)
+    os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+    os.makedirs(os.path.join(run_dir, "samples"), exist_ok=True)
+    with open(os.path.join(run_dir, "config.yaml"), "w") as f:
+        json.dump(options, f)  # JSON is YAML
+    total = max_steps // (d_steps + 1)
+    sleep = float(os.environ.get("FAKE_FIT_SLEEP", "0"))
+    print(PROGRESS_PREFIX + json.dumps({"iteration": 0, "max_iterations": total}), flush=True)
+    for iteration in range(1, total + 1):
+        if options.get("model.init_args.gp_weight") in (".nan", "nan") and iteration == 3:
+            print("Traceback ... (Lightning noise)", file=sys.stderr)
+            print(f"gan-suite: error: discriminator loss is nan at training step {iteration} (optimizer step {iteration * 2}); "
+                  "training stopped, the last saved checkpoint is untouched", file=sys.stderr)
+            return 2
+        if options.get("model.init_args.loss") == "crash" and iteration == 2:
+            raise ValueError("boom: a crashing variant")
+        time.sleep(sleep)
+        step = iteration * (d_steps + 1)
+        state = {"iteration": iteration, "seed": seed, "pack": int(options.get("model.init_args.pack", "1")), "options": options}
+        if every and step % every == 0:
+            with open(os.path.join(run_dir, "checkpoints", f"epoch=0-step={step}.ckpt"), "w") as f:
+                json.dump(state, f)
+        if iteration % 5 == 0 or iteration == total:
+            _png(os.path.join(run_dir, "samples", f"step_{iteration:07d}.png"), (seed * 40 + iteration) % 256)
+        print(PROGRESS_PREFIX + json.dumps({"iteration": iteration, "max_iterations": total}), flush=True)
+    with open(os.path.join(run_dir, "checkpoints", "last.ckpt"), "w") as f:
+        json.dump(state, f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,120 @@
+"""The report: table values against an independent computation, LaTeX sanity, plots."""
+
+import csv
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan_suite.benchmark.definition import parse_definition
+from gan_suite.benchmark.report import write_report
+from gan_suite.benchmark.results import write_definition_copy, write_result
+from tests.benchmark.helpers import definition_dict
+
+VARIANTS = {"non_saturating": {}, "hinge_pack2": {"model.init_args.pack": 2}, "wgan_gp": {"model.init_args.loss": "wgan_gp"}}
+# (variant, seed) -> status; the missing third seed of wgan_gp has no result at all
+STATUSES = {
+    ("non_saturating", 0): "finished", ("non_saturating", 1): "finished", ("non_saturating", 2): "finished",
+    ("hinge_pack2", 0): "finished", ("hinge_pack2", 1): "diverged", ("hinge_pack2", 2): "finished",
+    ("wgan_gp", 0): "finished", ("wgan_gp", 1): "failed",
+}
+
+
+def _metrics(variant, seed):
+    rng = np.random.default_rng(zlib.crc32(f"{variant}/{seed}".encode()))
+    return {"modes_covered": int(rng.integers(1, 9)), "high_quality": float(rng.uniform(0.5, 1.0)), "mode_kl": float(rng.uniform(0, 2)), "fid": float(rng.uniform(1, 50))}
+
+
+@pytest.fixture
+def bench(tmp_path):
+    raw = definition_dict(variants=VARIANTS, seeds=[0, 1, 2])
+    write_definition_copy(str(tmp_path), raw)
+    for (variant, seed), status in STATUSES.items():
+        run_id = f"{variant}__seed{seed}"
+        record = {"run_id": run_id, "variant": variant, "seed": seed, "status": status, "metrics": {}, "curve": [], "logger": "none"}
+        if status == "finished":
+            m = _metrics(variant, seed)
+            record["metrics"] = m
+            record["curve"] = [[10, m["modes_covered"] - 1], [20, m["modes_covered"]]]
+            png = tmp_path / "runs" / run_id / "train" / "samples" / "step_0000020.png"
+            png.parent.mkdir(parents=True)
+            Image.fromarray(np.full((16, 16, 3), 40 * seed, np.uint8)).save(png)
+            record["samples"] = os.path.relpath(png, tmp_path)
+        else:
+            record["reason"] = "gan-suite: error: discriminator loss is nan" if status == "diverged" else "ValueError: boom"
+        write_result(str(tmp_path), run_id, record)
+    return tmp_path, parse_definition(raw, resolve_base=False)
+
+
+def test_table_values_are_mean_and_std_of_the_result_files(bench):
+    out, definition = bench
+    written = write_report(str(out), wandb=False)
+    rows = {row["variant"]: row for row in csv.DictReader(open(written["table.csv"]))}
+    for variant in VARIANTS:
+        finished = [_metrics(variant, s) for s in range(3) if STATUSES.get((variant, s)) == "finished"]
+        row = rows[variant]
+        assert int(row["finished"]) == len(finished) and int(row["planned"]) == 3
+        assert int(row["diverged"]) == sum(STATUSES.get((variant, s)) == "diverged" for s in range(3))
+        assert int(row["failed"]) == sum(STATUSES.get((variant, s)) == "failed" for s in range(3))
+        for column in definition.columns:
+            values = [m[column.key] * column.scale for m in finished]
+            assert float(row[f"{column.key}_mean"]) == pytest.approx(sum(values) / len(values), rel=1e-12)
+            if len(values) > 1:
+                assert float(row[f"{column.key}_std"]) == pytest.approx(float(np.std(values, ddof=1)), rel=1e-9)
+            else:
+                assert row[f"{column.key}_std"] == ""
+    assert rows["PacGAN2"]["source"] == "published" and float(rows["PacGAN2"]["modes_covered_mean"]) == 7.9
+    # the best mean of each column is marked (direction: modes and high-quality up, KL down)
+    means = {v: {c.key: float(rows[v][f"{c.key}_mean"]) for c in definition.columns} for v in VARIANTS}
+    for key, pick in (("modes_covered", max), ("high_quality", max), ("mode_kl", min)):
+        best = pick(VARIANTS, key=lambda v: means[v][key])
+        assert key in rows[best]["best"].split(";")
+    markdown = open(written["table.md"]).read()
+    assert markdown.count("**") == 2 * sum(len(rows[v]["best"].split(";")) for v in VARIANTS if rows[v]["best"])
+    hq = definition.columns[1]
+    nonsat = [_metrics("non_saturating", s)["high_quality"] * hq.scale for s in range(3)]
+    shown = f"{statistics.fmean(nonsat):.2f} ± {statistics.stdev(nonsat):.2f}"
+    assert shown in markdown  # high-quality in percent, 2 decimals for values >= 1
+    assert "| wgan_gp | ours | 1/3 | 0 | 1 |" in markdown and "7.9 ± 0.1" in markdown
+
+
+def _strip_escaped(tex):
+    return re.sub(r"\\[{}_%&#$]", "", tex)
+
+
+def test_latex_table_is_well_formed(bench, tmp_path_factory):
+    out, definition = bench
+    tex = open(write_report(str(out), wandb=False, plots=False)["table.tex"]).read()
+    body = _strip_escaped(tex)
+    assert body.count("{") == body.count("}")
+    assert tex.count("\\begin{tabular}") == 1 and tex.rstrip().endswith("\\end{tabular}")
+    assert "non\\_saturating" in tex and not re.search(r"(?<!\\)_", tex.replace("\\_", ""))
+    assert "high-quality \\%" in tex and "\\mathbf{" in tex
+    columns = 5 + len(definition.columns)
+    rows = [line for line in tex.splitlines() if line.endswith("\\\\")]
+    assert len(rows) == 1 + len(VARIANTS) + len(definition.published)
+    assert all(_strip_escaped(line).count("&") == columns - 1 for line in rows)
+    assert all(line.count("$") % 2 == 0 for line in rows)
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed: compiling the table skipped")
+    doc = tmp_path_factory.mktemp("tex") / "doc.tex"
+    doc.write_text("\\documentclass{article}\\begin{document}\n" + tex + "\\end{document}\n")
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=doc.parent, capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+
+
+def test_plots_are_written(bench):
+    out, _ = bench
+    written = write_report(str(out), wandb=False)
+    assert os.path.getsize(written["curves.png"]) > 5000
+    for variant in VARIANTS:
+        path = written[f"samples_{variant}.png"]
+        assert path == str(out / "report" / f"samples_{variant}.png") and os.path.getsize(path) > 1000
+    with Image.open(written["curves.png"]) as image:
+        assert image.size[0] > 400 and len(set(np.asarray(image.convert("L")).ravel().tolist())) > 10
