@@ -25,17 +25,21 @@ _CLASSIFIER_LABELLED = {"mnist_bundled": 10, "mnist": 10, "stacked_mnist": 1000}
 
 
 def default_extractor(sample_shape: Sequence[int], data_name: str = "") -> str:
-    """raw2d for points, mnist_classifier for MNIST-like digits, inception otherwise."""
+    """raw2d for points, the MNIST classifier for MNIST-like digits (per channel for Stacked
+    MNIST), inception otherwise."""
     if len(sample_shape) == 1:
         return "raw2d"
+    if data_name == "stacked_mnist":
+        return "mnist_classifier_stacked"
     if data_name in _CLASSIFIER_LABELLED:
         return "mnist_classifier"
     return "inception"
 
 
 def default_num_samples(extractor: str) -> int:
-    """The field's sample counts: 50k for Inception-type features, 10k for MNIST, 2,500 for 2-D."""
-    return {"raw2d": 2500, "mnist_classifier": 10_000}.get(extractor, 50_000)
+    """The field's sample counts: 50k for Inception-type features, 10k for MNIST, 26k for Stacked
+    MNIST (VEEGAN/PacGAN), 2,500 for 2-D."""
+    return {"raw2d": 2500, "mnist_classifier": 10_000, "mnist_classifier_stacked": 26_000}.get(extractor, 50_000)
 
 
 def default_metrics(extractor: str, has_logits: bool, data_name: str) -> list[str]:

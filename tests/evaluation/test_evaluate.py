@@ -120,3 +120,15 @@ def test_nan_samples_are_refused(tmp_path):
 def test_a_missing_checkpoint_is_a_one_line_error(tmp_path, capsys):
     assert main(["evaluate", "--ckpt", str(tmp_path / "nope.ckpt")]) == 2
     assert capsys.readouterr().err.strip() == f"gan-suite: error: checkpoint not found: {tmp_path / 'nope.ckpt'}"
+
+
+def test_stacked_mnist_modes_are_counted_over_1000_classes(tmp_path):
+    spec = {"class_path": "gan_suite.data.StackedMNIST", "init_args": {"num_samples": 3000, "heldout_samples": 500}}
+    real = replay_checkpoint(str(tmp_path / "stacked.ckpt"), ReplayGenerator(data_spec=spec, split="train"), spec)
+    m = evaluate_checkpoint(real, num_samples=2000, metrics=["modes"], out_dir=str(tmp_path), progress=False)["metrics"]
+    # 2,000 draws (with replacement) from 3,000 stacked digits spread over 1000 classes cover
+    # most but not all classes (761 with these seeds)
+    assert m["modes_total"] == 1000 and 600 < m["modes_covered"] < 940
+    one = replay_checkpoint(str(tmp_path / "one.ckpt"), ReplayGenerator(data_spec=spec, split="train", classes=[123]), spec)
+    m1 = evaluate_checkpoint(one, num_samples=500, metrics=["modes"], out_dir=str(tmp_path), progress=False)["metrics"]
+    assert m1["modes_covered"] <= 5 and m1["mode_collapse_flagged"]

@@ -382,3 +382,18 @@ def test_read_idx_errors(tmp_path):
     with pytest.raises(DataUnavailableError, match="magic"):
         read_idx(tmp_path / "bad")
     assert issubclass(DataUnavailableError, GanSuiteError)
+
+
+def test_stacked_classifier_joint_logits_match_the_per_channel_digits():
+    from gan_suite.data import StackedMNIST
+
+    dm = StackedMNIST(num_samples=200, heldout_samples=50)
+    x, y = dm.split("train").__getitems__(list(range(200)))
+    ext = build_extractor("mnist_classifier_stacked")
+    out = ext(x)
+    assert out["features"].shape == (200, 384) and out["logits"].shape == (200, 1000)
+    digits = build_extractor("mnist_classifier").classify_channels(x)
+    joint = digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
+    assert torch.equal(out["logits"].argmax(1), joint)
+    assert (joint == y).float().mean() > 0.95
+    assert torch.allclose(out["logits"].exp().sum(1), torch.ones(200), atol=1e-4)

@@ -114,3 +114,28 @@ class MnistClassifier(FeatureExtractor):
         check_images(images, "mnist_classifier.classify_channels", channels=(3,))
         n, c, h, w = images.shape
         return self.classify(images.reshape(n * c, 1, h, w)).view(n, c)
+
+
+@register_extractor("mnist_classifier_stacked")
+class StackedMnistClassifier(MnistClassifier):
+    """Stacked MNIST: the MNIST classifier applied to each of the three channels.
+
+    features: the three channels' 128-d features concatenated, [N, 384];
+    logits: log-probabilities of the 1000 digit triples, [N, 1000], with the channels treated as
+    independent: log p(a, b, c) = log p_R(a) + log p_G(b) + log p_B(c), class = 100a + 10b + c
+    (so the Inception Score is over the 1000 modes).
+    Input: [N, 3, H, W] float in [-1, 1].
+    """
+
+    feature_dim = 3 * 128
+    num_classes = 1000
+    feature_layer = "penultimate (128, after ReLU) of each channel, concatenated (384)"
+    logits_layer = "sum of the channels' log-softmax over digit triples (1000)"
+
+    def extract(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+        check_images(images, "mnist_classifier_stacked", channels=(3,))
+        n, c, h, w = images.shape
+        features, logits = self.net(_to_28(images.float().reshape(n * c, 1, h, w)))
+        logp = F.log_softmax(logits, dim=1).view(n, 3, 10)
+        joint = logp[:, 0, :, None, None] + logp[:, 1, None, :, None] + logp[:, 2, None, None, :]
+        return {"features": features.reshape(n, 3 * 128), "logits": joint.reshape(n, 1000)}
