@@ -21,6 +21,8 @@ def build_benchmark_parser() -> argparse.ArgumentParser:
     p.add_argument("--devices", default="auto", help="'auto' (all visible GPUs, else CPU), 'cpu', or GPU indices like 0,1")
     p.add_argument("--logger", choices=["wandb", "csv", "none"], default=None, help="training logger (default: the definition's, wandb)")
     p.add_argument("--retry-failed", action="store_true", help="rerun runs recorded as failed (diverged ones are kept)")
+    p.add_argument("--no-vectorise", action="store_true",
+                   help="train every run in its own `gan-suite fit` process even where the definition says train.vectorise")
     p.add_argument("--dry-run", action="store_true", help="list the runs of this shard, their state and command, and exit")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
@@ -39,6 +41,7 @@ def benchmark_main(argv: Sequence[str]) -> int:
     runner = BenchmarkRunner(
         definition, args.out, shard=args.shard, num_shards=args.num_shards, jobs=args.jobs, devices=args.devices,
         logger=args.logger, retry_failed=args.retry_failed, progress=not args.quiet,
+        vectorise=False if args.no_vectorise else None,
     )
     if args.dry_run:
         import shlex
@@ -46,6 +49,13 @@ def benchmark_main(argv: Sequence[str]) -> int:
         for run in runner.runs:
             state = runner.status_of(run) or "to do"
             print(f"{run.run_id}  [{state}]\n    {shlex.join(runner.command(run))}")
+        if runner.vectorise:
+            for item in runner.work_items(runner.pending()):
+                refusal = runner.vectorise_refusal(item[0].variant)
+                if refusal is None:
+                    print(f"vectorised group {item[0].variant} ({len(item)} seeds)\n    {shlex.join(runner.group_command(item))}")
+                elif item[0] is next(r for r in runner.pending() if r.variant == item[0].variant):
+                    print(f"{item[0].variant}: not vectorised, {refusal}")
         print(f"{len(runner.runs)} runs in shard {runner.shard}/{runner.num_shards}, {len(runner.pending())} to do, "
               f"slots: {', '.join(s.name for s in runner.slots)}")
         return 0

@@ -82,15 +82,24 @@ class ProgressBoard:
         with self._lock:
             self._line(f"{run_id}: evaluating")
 
-    def finished(self, run_id: str, status: str, detail: str = "") -> None:
+    def finished(self, run_id: str, status: str, detail: str = "", share: float = 1.0) -> None:
+        """``share``: the part of the elapsed time that was this run's (1 / seeds of a vectorised group)."""
         with self._lock:
             start, _ = self.running.pop(run_id, (time.time(), 0.0))
             duration = time.time() - start
-            self.durations.append(duration)
+            self.durations.append(duration * share)
             self.done += 1
             self._line(f"{run_id}: {status} in {format_seconds(duration)}{' - ' + detail if detail else ''}")
             if self._bar is not None:
                 self._bar.update(1)
+
+    def note(self, text: str) -> None:
+        """A line that is not about one run's progress (e.g. a variant that cannot train vectorised)."""
+        with self._lock:
+            if self.enabled:
+                self._line(f"note: {text}")
+            else:  # shown even without progress lines
+                print(f"note: {text}", file=self.stream, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:

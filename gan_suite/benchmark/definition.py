@@ -9,7 +9,7 @@ numbers to print beside ours::
     variants: {gan: {}, pacgan2: {model.init_args.pack: 2}}
     grid: {model.init_args.loss: [non_saturating, hinge]}     # optional: variants x grid
     seeds: [0, 1, 2]
-    train: {steps: 30000, overrides: {trainer.log_every_n_steps: 200}}
+    train: {steps: 30000, vectorise: true, overrides: {trainer.log_every_n_steps: 200}}
     evaluation: {features: raw2d, metrics: [modes], num_samples: 2500, real_split: heldout, every_n_steps: 2000}
     main_metric: {name: modes_covered, higher_is_better: true}
     columns: [{key: modes_covered, label: modes /8}, {key: high_quality, label: high-quality %, scale: 100}]
@@ -18,7 +18,9 @@ numbers to print beside ours::
 Keys: ``variants`` (name -> dotted overrides; a value may be a whole section such as ``model:
 {class_path: ..., init_args: ...}``), ``grid`` (key -> list of values; variants are named
 ``<variant>-<values>``), ``seeds`` (list or count), ``train.steps`` (training steps, converted to
-``trainer.max_steps = steps * (d_steps + 1)``) and ``train.overrides`` (for every run),
+``trainer.max_steps = steps * (d_steps + 1)``), ``train.overrides`` (for every run) and
+``train.vectorise`` (true: the runner trains the pending seeds of a variant together in one process,
+:mod:`gan_suite.benchmark.vectorised_launch`, where the variant's config allows it),
 ``evaluation`` (one protocol inline, or ``protocols: [{name, features, metrics, num_samples,
 real_split, ...}]`` whose metric keys become ``<name>/<metric>``; ``every_n_steps`` and
 ``curve_num_samples`` for the curve of the main metric; ``keep_checkpoints``; ``seed``;
@@ -112,6 +114,7 @@ class BenchmarkDefinition:
     columns: list
     published: dict
     logger: str = "wandb"
+    vectorise: bool = False
     keep_checkpoints: bool = False
     evaluation_seed: int = 0
     evaluation_batch_size: Optional[int] = None
@@ -160,6 +163,30 @@ def select_shard(runs: list[RunSpec], shard: int, num_shards: int) -> list[RunSp
     return [run for run in runs if run.index % num_shards == shard]
 
 
+def select_shard_by_variant(runs: list[RunSpec], shard: int, num_shards: int) -> list[RunSpec]:
+    """The runs of shard ``shard`` of ``num_shards`` when seeds train together (``train.vectorise``).
+
+    The units are the variants, each cut into ``ceil(num_shards / variants)`` slices of its seeds
+    (seeds k, k + c, k + 2c, ... for slice k of c) when there are more shards than variants; unit
+    ``i`` (variants in definition order, slices inner) goes to shard ``i % num_shards``. So a
+    shard holds whole slices of a variant's seeds, which train as one group, instead of the
+    scattered single seeds that :func:`select_shard` would give it. Every shard of one output
+    directory must use the same rule (all vectorised, or none).
+    """
+    if num_shards < 1 or not 0 <= shard < num_shards:
+        raise ConfigError(f"shard {shard} of {num_shards} does not exist (need 0 <= shard < num_shards)")
+    by_variant: dict = {}
+    for run in runs:
+        by_variant.setdefault(run.variant, []).append(run)
+    slices = max(1, -(-num_shards // max(1, len(by_variant))))
+    units = []
+    for variant_runs in by_variant.values():
+        count = min(slices, len(variant_runs))
+        units += [variant_runs[k::count] for k in range(count)]
+    mine = {run.run_id for i, unit in enumerate(units) if i % num_shards == shard for run in unit}
+    return [run for run in runs if run.run_id in mine]
+
+
 def load_definition(path: str) -> BenchmarkDefinition:
     """Read and check a benchmark YAML; relative ``base_config`` paths are resolved (see :func:`resolve_config`)."""
     if not os.path.isfile(path):
@@ -197,11 +224,14 @@ def parse_definition(raw: Any, source: Optional[str] = None, resolve_base: bool 
         raise ConfigError(f"{where}: seeds must be a non-empty list of distinct integers (or a count)")
 
     train = raw.get("train") or {}
-    _check_keys(train, ("steps", "overrides"), f"{where}: train")
+    _check_keys(train, ("steps", "overrides", "vectorise"), f"{where}: train")
     steps = train.get("steps")
     if steps is not None and (not isinstance(steps, int) or steps < 1):
         raise ConfigError(f"{where}: train.steps must be a positive integer (training steps), got {steps!r}")
     train_overrides = _check_overrides(train.get("overrides") or {}, f"{where}: train.overrides")
+    vectorise = train.get("vectorise", False)
+    if not isinstance(vectorise, bool):
+        raise ConfigError(f"{where}: train.vectorise must be true or false, got {vectorise!r}")
 
     evaluation = raw["evaluation"]
     if not isinstance(evaluation, dict):
@@ -232,7 +262,7 @@ def parse_definition(raw: Any, source: Optional[str] = None, resolve_base: bool 
         train_overrides=train_overrides, protocols=protocols, curve_every_n_steps=every,
         curve_num_samples=evaluation.get("curve_num_samples"), main_metric=main, higher_is_better=higher,
         columns=columns, published={str(k): {str(m): str(v) for m, v in row.items()} for k, row in published.items()},
-        logger=logger, keep_checkpoints=bool(evaluation.get("keep_checkpoints", False)),
+        logger=logger, vectorise=vectorise, keep_checkpoints=bool(evaluation.get("keep_checkpoints", False)),
         evaluation_seed=int(evaluation.get("seed", 0)), evaluation_batch_size=evaluation.get("batch_size"),
         wandb=dict(raw.get("wandb") or {}), description=str(raw.get("description", "")), raw=raw, source=source,
     )

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from gan_suite.benchmark.definition import BenchmarkDefinition, RunSpec, read_d_steps
 from gan_suite.benchmark.results import atomic_write_text, run_dir, runs_dir
@@ -76,6 +77,27 @@ def training_argv(
     argv += ["--checkpoint.save_last=true", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
     argv.append(f"--trainer.callbacks+={PROGRESS_CALLBACK}")
     argv += logger_args(definition, run, out_dir, logger)
+    return argv
+
+
+def vectorised_argv(definition: BenchmarkDefinition, runs: Sequence[RunSpec], out_dir: str, command: Optional[list] = None) -> list:
+    """The command line that trains ``runs`` (seeds of one variant) as one vectorised model.
+
+    Every run folder appears on it, so that :func:`stop_stale_owner` recognises the process from
+    any of them. The arguments after ``--`` are the ``gan-suite fit`` ones: base config, then the
+    variant's overrides (the same for all its seeds).
+    """
+    variants = {run.variant for run in runs}
+    if len(variants) != 1:
+        raise ValueError(f"a vectorised group holds the seeds of one variant, got {sorted(variants)}")
+    argv = list(command or [sys.executable, "-m", "gan_suite.benchmark.vectorised_launch"])
+    argv += ["--seeds", *[str(run.seed) for run in runs], "--run-dirs", *[os.path.abspath(run_dir(out_dir, run.run_id)) for run in runs]]
+    if definition.steps:
+        argv.append(f"--steps={definition.steps}")
+    if definition.curve_every_n_steps:
+        argv.append(f"--checkpoint-every={definition.curve_every_n_steps}")
+    argv += ["--", "--config", definition.base_config]
+    argv += [f"--{key}={cli_value(value)}" for key, value in runs[0].overrides.items()]
     return argv
 
 
@@ -172,13 +194,16 @@ def run_training(
     folder: str,
     registry: ProcessRegistry,
     on_progress: Optional[Callable[[int, Optional[int]], None]] = None,
+    more_folders: Sequence[str] = (),
 ) -> tuple[int, str]:
     """Run one training process to its end; returns (exit code, stderr text tail).
 
     Writes ``stdout.log``, ``stderr.log`` and, while the process lives, ``owner.json`` (its pid)
-    into ``folder``.
+    into ``folder``; ``more_folders`` (the other runs of a vectorised group) get the same
+    ``owner.json`` and, at the end, copies of the logs.
     """
     os.makedirs(folder, exist_ok=True)
+    owners = [folder, *more_folders]
     with open(os.path.join(folder, "stdout.log"), "w") as out_log, open(os.path.join(folder, "stderr.log"), "w") as err_log:
         proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=err_log, stdin=subprocess.DEVNULL, env=env,
@@ -187,7 +212,8 @@ def run_training(
         registry.add(proc)
         try:
             owner = {"pid": proc.pid, "host": socket.gethostname(), "started": time.time(), "folder": os.path.abspath(folder)}
-            atomic_write_text(os.path.join(folder, "owner.json"), json.dumps(owner))
+            for where in owners:
+                atomic_write_text(os.path.join(where, "owner.json"), json.dumps({**owner, "folder": os.path.abspath(where)}))
             assert proc.stdout is not None
             for line in proc.stdout:
                 out_log.write(line)
@@ -203,10 +229,14 @@ def run_training(
                 kill_group(proc.pid, signal.SIGKILL)
                 proc.wait()
             registry.discard(proc)
-    try:
-        os.unlink(os.path.join(folder, "owner.json"))
-    except FileNotFoundError:
-        pass
+    for where in owners:
+        try:
+            os.unlink(os.path.join(where, "owner.json"))
+        except FileNotFoundError:
+            pass
+    for where in more_folders:
+        for name in ("stdout.log", "stderr.log"):
+            shutil.copyfile(os.path.join(folder, name), os.path.join(where, name))
     return code, read_tail(os.path.join(folder, "stderr.log"))
 
 

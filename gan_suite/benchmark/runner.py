@@ -8,14 +8,25 @@ written atomically with status ``finished``, ``diverged`` (NaN / inf loss or sam
 Resuming: runs with a result are skipped (``retry_failed`` reruns the failed ones); a run folder
 without a result is wiped and the run restarts. Killing the runner therefore loses at most the
 runs in progress. Sharding (``shard`` of ``num_shards``, default from SLURM_ARRAY_TASK_ID /
-SLURM_ARRAY_TASK_COUNT) picks runs by index modulo; all shards write into the same DIR.
+SLURM_ARRAY_TASK_COUNT) picks runs by index modulo (vectorised: slices of each variant's seeds,
+see :func:`~gan_suite.benchmark.definition.select_shard_by_variant`); all shards write into the
+same DIR.
 
 Devices: one run per GPU at a time (CUDA_VISIBLE_DEVICES set per training process, evaluation
 on the same GPU); on CPU one run at a time unless ``jobs`` says otherwise.
+
+Vectorised groups (``train.vectorise: true``): the pending runs of a variant train together in one
+process (:mod:`gan_suite.benchmark.vectorised_launch`), which writes each seed's training
+directory (``<run>/train``: config.yaml, checkpoints, samples); then each seed is evaluated and its
+``result.json`` written as for any run (plus ``"trainer": "vectorised"``). A variant the
+vectorised trainer cannot train (EMA, schedulers, clipping, non-Adam, non-VanillaGAN networks,
+...) is trained run by run instead, with a printed note. A killed group loses its seeds without a
+result; a rerun trains those (and only those) again.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import shutil
@@ -29,10 +40,11 @@ from typing import Callable, Optional
 
 from gan_suite.benchmark import results as R
 from gan_suite.benchmark.console import ProgressBoard
-from gan_suite.benchmark.definition import BenchmarkDefinition, RunSpec, read_d_steps, select_shard
+from gan_suite.benchmark.definition import BenchmarkDefinition, RunSpec, read_d_steps, select_shard, select_shard_by_variant
 from gan_suite.benchmark.evaluation import default_evaluate_fn, evaluate_run, log_to_wandb
 from gan_suite.benchmark.launch import (
     ProcessRegistry, classify_failure, find_training_dir, run_training, stop_stale_owner, training_argv,
+    vectorised_argv,
 )
 from gan_suite.errors import ConfigError, NonFiniteSamplesError
 
@@ -109,6 +121,13 @@ class BenchmarkRunner:
         train_command: the program before ``fit`` (default ``[python, -m, gan_suite]``).
         retry_failed: rerun runs whose result is ``failed`` (``diverged`` ones are kept).
         progress: print progress lines.
+        vectorise: train the pending seeds of a variant in one process (default: the
+            definition's ``train.vectorise``).
+        vectorised_command: the program of a vectorised group (default ``[python, -m,
+            gan_suite.benchmark.vectorised_launch]``); tests inject a fake.
+        vectorise_check: ``(base_config, overrides, steps) -> reason or None``, asked once per
+            variant before its group is launched (default
+            :func:`gan_suite.benchmark.vectorised_launch.vectorise_refusal`).
     """
 
     def __init__(
@@ -126,6 +145,9 @@ class BenchmarkRunner:
         retry_failed: bool = False,
         progress: bool = True,
         stream=None,
+        vectorise: Optional[bool] = None,
+        vectorised_command: Optional[list] = None,
+        vectorise_check: Optional[Callable] = None,
     ) -> None:
         if shard is None or num_shards is None:
             env_shard, env_count = shard_from_environment()
@@ -133,7 +155,9 @@ class BenchmarkRunner:
             num_shards = env_count if num_shards is None else num_shards
         self.definition = definition
         self.out_dir = os.path.abspath(out_dir)
-        self.runs = select_shard(definition.runs(), shard, num_shards)
+        self.vectorise = definition.vectorise if vectorise is None else bool(vectorise)
+        # vectorised: a shard takes slices of a variant's seeds (they train together), else runs by index
+        self.runs = (select_shard_by_variant if self.vectorise else select_shard)(definition.runs(), shard, num_shards)
         self.shard, self.num_shards = shard, num_shards
         self.slots = plan_slots(devices, jobs)
         self.logger = logger or definition.logger
@@ -146,6 +170,9 @@ class BenchmarkRunner:
         self.stream = stream
         self.registry = ProcessRegistry()
         self.stop = threading.Event()
+        self.vectorised_command = vectorised_command
+        self._vectorise_check = vectorise_check
+        self._refusals: dict = {}  # variant -> reason or None
 
     # ------------------------------------------------------------------ planning
     def status_of(self, run: RunSpec) -> Optional[str]:
@@ -163,6 +190,38 @@ class BenchmarkRunner:
 
     def command(self, run: RunSpec) -> list:
         return training_argv(self.definition, run, self.out_dir, self.logger, self.train_command)
+
+    def group_command(self, runs: list) -> list:
+        return vectorised_argv(self.definition, runs, self.out_dir, self.vectorised_command)
+
+    def vectorise_refusal(self, variant: str) -> Optional[str]:
+        """Why ``variant`` cannot train vectorised (None: it can); asked once per variant."""
+        if variant not in self._refusals:
+            check = self._vectorise_check
+            if check is None:
+                from gan_suite.benchmark.vectorised_launch import vectorise_refusal as check
+            overrides = next(run.overrides for run in self.runs if run.variant == variant)
+            self._refusals[variant] = check(self.definition.base_config, overrides, self.definition.steps)
+        return self._refusals[variant]
+
+    def work_items(self, todo: list, board: Optional[ProgressBoard] = None) -> list:
+        """What the slots do: lists of runs, one run each, or (vectorised) the pending seeds of a
+        variant that the vectorised trainer can train, in definition order."""
+        if not self.vectorise:
+            return [[run] for run in todo]
+        groups: dict = {}
+        for run in todo:
+            groups.setdefault(run.variant, []).append(run)
+        items = []
+        for variant, runs in groups.items():
+            reason = self.vectorise_refusal(variant)
+            if reason is None:
+                items.append(runs)
+                continue
+            if board is not None:
+                board.note(f"{variant}: {reason}; its {len(runs)} run(s) train one by one")
+            items += [[run] for run in runs]
+        return items
 
     # ------------------------------------------------------------------ running
     def run(self) -> dict:
@@ -188,20 +247,26 @@ class BenchmarkRunner:
         for slot in self.slots:
             free.put(slot)
 
-        def work(run: RunSpec) -> None:
+        def work(item: list) -> None:
             if self.stop.is_set():
                 return
             slot = free.get()
             try:
-                if not self.stop.is_set():
-                    self.execute(run, slot, board)
+                if self.stop.is_set():
+                    pass
+                elif self.vectorise and item[0].variant not in refused:
+                    self.execute_group(item, slot, board)
+                else:
+                    self.execute(item[0], slot, board, note=self._refusals.get(item[0].variant) if self.vectorise else None)
             finally:
                 free.put(slot)
 
         restore = self._install_signal_handlers()
         pool = ThreadPoolExecutor(max_workers=len(self.slots), thread_name_prefix="benchmark")
         try:
-            futures = [pool.submit(work, run) for run in todo]
+            items = self.work_items(todo, board)
+            refused = {variant for variant, reason in self._refusals.items() if reason is not None}
+            futures = [pool.submit(work, item) for item in items]
             for future in futures:
                 while not future.done():
                     time.sleep(0.2)
@@ -242,33 +307,109 @@ class BenchmarkRunner:
 
         return restore
 
-    def execute(self, run: RunSpec, slot: Slot, board: Optional[ProgressBoard] = None) -> Optional[dict]:
-        """Train and evaluate one run from scratch; returns its result (None when interrupted)."""
+    def execute(self, run: RunSpec, slot: Slot, board: Optional[ProgressBoard] = None, note: Optional[str] = None) -> Optional[dict]:
+        """Train and evaluate one run from scratch; returns its result (None when interrupted).
+
+        ``note``: why a run of a vectorised benchmark trains alone (kept as ``vectorise_refused``)."""
         board = board or ProgressBoard(1, 1, enabled=False)
-        folder = R.run_dir(self.out_dir, run.run_id)
-        stop_stale_owner(folder)
-        shutil.rmtree(folder, ignore_errors=True)
-        os.makedirs(folder)
+        folder = self._fresh_folder(run)
         argv = self.command(run)
         env = {**os.environ, **slot.env, "PYTHONUNBUFFERED": "1"}
         d_steps = read_d_steps(self.definition.base_config, run.overrides)
-        record = {
-            "run_id": run.run_id, "variant": run.variant, "seed": run.seed, "status": None, "reason": None,
-            "main_metric": self.definition.main_metric, "metrics": {}, "curve": [], "overrides": run.overrides,
-            "steps": self.definition.steps, "d_steps": d_steps, "command": argv, "device": slot.name,
-            "host": socket.gethostname(), "logger": self.logger, "shard": [self.shard, self.num_shards],
-        }
+        record = self._new_record(run, argv, d_steps, slot, self.logger)
+        if note:
+            record["vectorise_refused"] = note
         started = time.time()
         board.started(run.run_id, slot.name)
         code, stderr = run_training(argv, env, folder, self.registry, lambda i, n: board.progress(run.run_id, i, n))
         record["train_seconds"] = round(time.time() - started, 2)
         if self.stop.is_set():
             return None
-        train_dir = find_training_dir(self.out_dir, run.run_id)
+        failure = classify_failure(stderr) if code != 0 else None
+        return self._complete(run, record, failure, find_training_dir(self.out_dir, run.run_id), slot, board, started)
+
+    def execute_group(self, runs: list, slot: Slot, board: Optional[ProgressBoard] = None) -> Optional[list]:
+        """Train the seeds ``runs`` of one variant as one vectorised model, then evaluate each and
+        write its result (as it is done); returns the results (None when interrupted).
+
+        If the launcher refuses the config, the runs are trained one by one in this slot."""
+        board = board or ProgressBoard(len(runs), 1, enabled=False)
+        from gan_suite.benchmark.vectorised_launch import STATUS_FILE, TRAIN_DIR, UNSUPPORTED_EXIT
+
+        folders = [self._fresh_folder(run) for run in runs]
+        argv = self.group_command(runs)
+        env = {**os.environ, **slot.env, "PYTHONUNBUFFERED": "1"}
+        d_steps = read_d_steps(self.definition.base_config, runs[0].overrides)
+        started = time.time()
+        for run in runs:
+            board.started(run.run_id, f"{slot.name}, vectorised with {len(runs) - 1} other seed(s)" if len(runs) > 1 else f"{slot.name}, vectorised")
+
+        def on_progress(iteration: int, total: Optional[int]) -> None:
+            for run in runs:
+                board.progress(run.run_id, iteration, total)
+
+        code, stderr = run_training(argv, env, folders[0], self.registry, on_progress, more_folders=folders[1:])
+        train_seconds = round(time.time() - started, 2)
+        if self.stop.is_set():
+            return None
+        if code == UNSUPPORTED_EXIT:
+            reason = classify_failure(stderr)[1].removeprefix("gan-suite: ")
+            board.note(f"{runs[0].variant}: {reason}; its {len(runs)} run(s) train one by one")
+            out = []
+            for run in runs:
+                if self.stop.is_set():
+                    return None
+                out.append(self.execute(run, slot, board, note=reason))
+            return out
+        results = []
+        for run, folder in zip(runs, folders):
+            if self.stop.is_set():
+                return None
+            record = self._new_record(run, argv, d_steps, slot, "none")
+            record["train_seconds"] = train_seconds
+            record["trainer"] = "vectorised"
+            train_dir = os.path.join(folder, TRAIN_DIR)
+            failure = classify_failure(stderr) if code != 0 else None
+            if failure is None:
+                status = _read_json(os.path.join(train_dir, STATUS_FILE))
+                if status is None:
+                    failure = (R.FAILED, f"vectorised training wrote no {STATUS_FILE} for this seed")
+                elif status.get("status") == "diverged":
+                    failure = (R.DIVERGED, str(status.get("reason")))
+            train_dir = train_dir if os.path.isfile(os.path.join(train_dir, "config.yaml")) else None
+            result = self._complete(run, record, failure, train_dir, slot, board, started, share=1.0 / len(runs), wandb=False)
+            if result is None:
+                return None
+            results.append(result)
+        return results
+
+    def _fresh_folder(self, run: RunSpec) -> str:
+        """``DIR/runs/<run_id>``, emptied (a training process left by a killed runner is stopped first)."""
+        folder = R.run_dir(self.out_dir, run.run_id)
+        stop_stale_owner(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+        return folder
+
+    def _new_record(self, run: RunSpec, argv: list, d_steps: int, slot: Slot, logger: str) -> dict:
+        return {
+            "run_id": run.run_id, "variant": run.variant, "seed": run.seed, "status": None, "reason": None,
+            "main_metric": self.definition.main_metric, "metrics": {}, "curve": [], "overrides": run.overrides,
+            "steps": self.definition.steps, "d_steps": d_steps, "command": argv, "device": slot.name,
+            "host": socket.gethostname(), "logger": logger, "shard": [self.shard, self.num_shards],
+        }
+
+    def _complete(
+        self, run: RunSpec, record: dict, failure: Optional[tuple], train_dir: Optional[str], slot: Slot,
+        board: ProgressBoard, started: float, share: float = 1.0, wandb: bool = True,
+    ) -> Optional[dict]:
+        """Evaluate a trained run (unless ``failure``: (status, reason)) and write its result."""
+        folder = R.run_dir(self.out_dir, run.run_id)
+        d_steps = record["d_steps"]
         record["train_dir"] = os.path.relpath(train_dir, self.out_dir) if train_dir else None
         record["samples"] = _last_sample(train_dir, self.out_dir)
-        if code != 0:
-            record["status"], record["reason"] = classify_failure(stderr)
+        if failure is not None:
+            record["status"], record["reason"] = failure
         else:
             board.evaluating(run.run_id)
             eval_started = time.time()
@@ -284,7 +425,7 @@ class BenchmarkRunner:
                               final_iteration=evaluation["final_iteration"])
                 if evaluation["evaluation_errors"]:
                     record["evaluation_errors"] = evaluation["evaluation_errors"]
-                if self.logger == "wandb" and train_dir:
+                if wandb and self.logger == "wandb" and train_dir:
                     warning = log_to_wandb(train_dir, folder, evaluation, self.definition.main_metric, d_steps)
                     if warning:
                         record["warnings"] = [warning]
@@ -295,7 +436,7 @@ class BenchmarkRunner:
         record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         R.write_result(self.out_dir, run.run_id, record)
         detail = record["reason"] or _main_value_text(record)
-        board.finished(run.run_id, record["status"], detail)
+        board.finished(run.run_id, record["status"], detail, share=share)
         return record
 
     @property
@@ -311,6 +452,15 @@ def _last_sample(train_dir: Optional[str], out_dir: str) -> Optional[str]:
     folder = os.path.join(train_dir, "samples")
     pngs = sorted(f for f in os.listdir(folder) if f.endswith(".png")) if os.path.isdir(folder) else []
     return os.path.relpath(os.path.join(folder, pngs[-1]), out_dir) if pngs else None
+
+
+def _read_json(path: str) -> Optional[dict]:
+    try:
+        with open(path) as f:
+            value = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _main_value_text(record: dict) -> str:

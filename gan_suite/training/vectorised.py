@@ -274,9 +274,9 @@ class _SeedStreams:
         """[S, *shape] from ``sampler`` (torch.randn / torch.rand), seed i's slice from its stream."""
         return torch.stack([sampler(*shape, generator=g, device=self.device, dtype=self.dtype) for g in self.noise])
 
-    def real(self, data_sampler: DataSampler, n: int) -> torch.Tensor:
-        """[S, n, *sample_shape] real samples, seed i's from its data stream."""
-        return torch.stack([data_sampler(n, g) for g in self.data]).to(self.device, self.dtype)
+    def real(self, data_samplers: Sequence[DataSampler], n: int) -> torch.Tensor:
+        """[S, n, *sample_shape] real samples, seed i's from ``data_samplers[i]`` and its data stream."""
+        return torch.stack([sampler(n, g) for sampler, g in zip(data_samplers, self.data)]).to(self.device, self.dtype)
 
 
 class VectorisedGAN:
@@ -290,7 +290,9 @@ class VectorisedGAN:
         seeds: distinct integer seeds, one GAN each (S = len(seeds)).
         data_sampler: ``(n, generator) -> [n, *sample_shape]`` real samples drawn with the given
             CPU generator (e.g. fresh points of a 2-D mixture, or rows of a dataset picked with
-            ``torch.randint(len(data), (n,), generator=generator)``).
+            ``torch.randint(len(data), (n,), generator=generator)``), or a sequence of S such
+            samplers, one per seed (e.g. when each seed's data module holds its own training set,
+            or a sampler keeps per-seed state such as an epoch's permutation).
         g_lr, d_lr, betas: Adam's learning rates and betas.
         loss: a name in :data:`gan_suite.losses.LOSSES`.
         d_steps: D updates per G update (k), each on a fresh real minibatch and fresh noise.
@@ -314,7 +316,7 @@ class VectorisedGAN:
         generator_factory: Callable[[], nn.Module],
         discriminator_factory: Callable[[], nn.Module],
         seeds: Sequence[int],
-        data_sampler: DataSampler,
+        data_sampler: Union[DataSampler, Sequence[DataSampler]],
         *,
         g_lr: float,
         d_lr: float,
@@ -338,6 +340,9 @@ class VectorisedGAN:
         self.loss_fn = get_loss(loss)
         self.device = torch.device(device)
         self.data_sampler, self.d_steps, self.batch_size, self.gp_weight = data_sampler, d_steps, batch_size, gp_weight
+        self.data_samplers = [data_sampler] * len(self.seeds) if callable(data_sampler) else list(data_sampler)
+        if len(self.data_samplers) != len(self.seeds):
+            raise ConfigError(f"give one data sampler, or one per seed ({len(self.seeds)}), not {len(self.data_samplers)}")
 
         nets = [build_seeded(generator_factory, s, discriminator_factory) for s in self.seeds]
         gens = [g.to(device=self.device, dtype=dtype).train() for g, _ in nets]
@@ -373,7 +378,7 @@ class VectorisedGAN:
         with torch.random.fork_rng(devices=self._rng_devices):
             _set_rng_state(self.device, self._rng_state)
             for _ in range(self.d_steps):
-                real = streams.real(self.data_sampler, n)  # [S, B, *sample_shape]
+                real = streams.real(self.data_samplers, n)  # [S, B, *sample_shape]
                 with torch.no_grad():
                     fake = G(streams.draw(torch.randn, n, self.latent_dim))  # [S, B, *sample_shape]
                 loss_d = self._d_loss(D(real), D(fake))  # [S]
@@ -422,7 +427,7 @@ def train_seeds_vectorised(
     generator_factory: Callable[[], nn.Module],
     discriminator_factory: Callable[[], nn.Module],
     seeds: Sequence[int],
-    data_sampler: DataSampler,
+    data_sampler: Union[DataSampler, Sequence[DataSampler]],
     steps: int,
     *,
     g_lr: float,
