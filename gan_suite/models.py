@@ -6,7 +6,7 @@ arguments, so a config names sizes rather than network classes.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
@@ -32,6 +32,7 @@ class VanillaGAN(GANModule):
         latent_dim, g_hidden, g_batch_norm, g_output: see :class:`MLPGenerator`.
         d_hidden, d_pieces, d_input_dropout, d_hidden_dropout, pack: see :class:`MaxoutDiscriminator`.
         goodfellow_schedule: apply the paper's lr decay and momentum ramp to SGD optimizers.
+        compile, optimizer_kernels: performance options, see :class:`GANModule`.
         Other arguments: see :class:`GANModule`.
     """
 
@@ -62,6 +63,8 @@ class VanillaGAN(GANModule):
         rank_invariant_noise: bool = False,
         num_fixed_samples: int = 64,
         check_finite_every_n_steps: int = 1,
+        compile: Union[bool, str] = False,
+        optimizer_kernels: Optional[str] = None,
     ) -> None:
         generator = MLPGenerator(latent_dim, sample_shape, g_hidden, g_batch_norm, g_output)
         discriminator = MaxoutDiscriminator(sample_shape, d_hidden, d_pieces, d_input_dropout, d_hidden_dropout, pack)
@@ -74,6 +77,7 @@ class VanillaGAN(GANModule):
             g_scheduler=g_scheduler, d_scheduler=d_scheduler, grad_clip_norm=grad_clip_norm,
             ema_decay=ema_decay, ema_start=ema_start, seed=seed, rank_invariant_noise=rank_invariant_noise,
             num_fixed_samples=num_fixed_samples, check_finite_every_n_steps=check_finite_every_n_steps,
+            compile=compile, optimizer_kernels=optimizer_kernels,
         )
         self.save_hyperparameters(ignore=["g_optimizer", "d_optimizer", "g_scheduler", "d_scheduler"])
 
@@ -87,6 +91,7 @@ class DCGAN(GANModule):
         g_width, d_width: channels of G's last / D's first hidden layer (64 in the paper).
         d_norm: 'batch' (paper), 'layer' (for WGAN-GP) or 'none'.
         pack: PacGAN packing degree of D.
+        channels_last, compile, optimizer_kernels: performance options, see :class:`GANModule`.
         Other arguments: see :class:`GANModule` (optimizers default to Adam 2e-4, beta1 0.5).
     """
 
@@ -113,6 +118,9 @@ class DCGAN(GANModule):
         rank_invariant_noise: bool = False,
         num_fixed_samples: int = 64,
         check_finite_every_n_steps: int = 1,
+        channels_last: bool = False,
+        compile: Union[bool, str] = False,
+        optimizer_kernels: Optional[str] = None,
     ) -> None:
         super().__init__(
             DCGANGenerator(latent_dim, image_size, channels, g_width),
@@ -121,5 +129,6 @@ class DCGAN(GANModule):
             g_scheduler=g_scheduler, d_scheduler=d_scheduler, grad_clip_norm=grad_clip_norm,
             ema_decay=ema_decay, ema_start=ema_start, seed=seed, rank_invariant_noise=rank_invariant_noise,
             num_fixed_samples=num_fixed_samples, check_finite_every_n_steps=check_finite_every_n_steps,
+            channels_last=channels_last, compile=compile, optimizer_kernels=optimizer_kernels,
         )
         self.save_hyperparameters(ignore=["g_optimizer", "d_optimizer", "g_scheduler", "d_scheduler"])

@@ -12,7 +12,8 @@ training step.
 from __future__ import annotations
 
 import copy
-from typing import Callable, Optional
+import os
+from typing import Callable, Optional, Union
 
 import pytorch_lightning as pl
 import torch
@@ -76,7 +77,21 @@ class GANModule(pl.LightningModule):
             run's result does not depend on the number of ranks (costs world_size x the noise).
         num_fixed_samples: size of the fixed noise batch used for sample grids.
         check_finite_every_n_steps: test the losses for NaN/inf every n steps (1 = every step;
-            every test is a host synchronisation on GPU; 0 disables).
+            every test is a host synchronisation on GPU; 0 disables). A NaN loss makes NaN
+            weights, so with n > 1 it is caught at the next tested step.
+        channels_last: keep convolutional G and D (their 4-D weights) and the image batches in
+            the channels_last memory format (faster convolutions on recent GPUs).
+        compile: ``torch.compile`` G and D in place (``nn.Module.compile``: the state dict keeps
+            its keys) when fitting starts; True for torch's default backend (inductor), or the
+            name of a backend ('aot_eager', 'cudagraphs', ...). Not with 'wgan_gp' (compiled
+            graphs have no double backward).
+        optimizer_kernels: None (torch's default: foreach on CUDA, a per-tensor loop on CPU),
+            'fused', 'foreach' or 'for_loop': the optimizers are built with these kernels
+            (``fused=True`` needs an optimizer that has it: Adam, AdamW, SGD, ...).
+
+    Performance notes (see docs/performance.md): nothing in a training step synchronises with
+    the device except the finiteness test and, on logging steps, the logged values; bf16
+    autocast is the Trainer's ``precision="bf16-mixed"``.
     """
 
     def __init__(
@@ -97,6 +112,9 @@ class GANModule(pl.LightningModule):
         rank_invariant_noise: bool = False,
         num_fixed_samples: int = 64,
         check_finite_every_n_steps: int = 1,
+        channels_last: bool = False,
+        compile: Union[bool, str] = False,
+        optimizer_kernels: Optional[str] = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -108,11 +126,18 @@ class GANModule(pl.LightningModule):
             for attr in attrs:
                 if not hasattr(net, attr):
                     raise ConfigError(f"the {name} {type(net).__name__} must define the attribute {attr!r}")
+        if optimizer_kernels not in _OPTIMIZER_KERNELS:
+            raise ConfigError(f"optimizer_kernels must be one of {sorted(k for k in _OPTIMIZER_KERNELS if k)} or None, got {optimizer_kernels!r}")
+        if compile and get_loss(loss).gradient_penalty:
+            raise ConfigError(f"compile=True does not work with the {loss!r} loss: compiled graphs have no double backward")
         if tuple(generator.sample_shape) != tuple(discriminator.sample_shape):
             raise ConfigError(
                 f"generator makes samples of shape {tuple(generator.sample_shape)} but the discriminator "
                 f"expects {tuple(discriminator.sample_shape)}"
             )
+        self.channels_last = channels_last
+        if channels_last:
+            generator, discriminator = _to_channels_last(generator), _to_channels_last(discriminator)
         self.generator = generator
         self.discriminator = discriminator
         self.generator_ema = None
@@ -132,6 +157,8 @@ class GANModule(pl.LightningModule):
         self.seed = seed
         self.rank_invariant_noise = rank_invariant_noise
         self.check_finite_every_n_steps = check_finite_every_n_steps
+        self.compile_networks = compile
+        self.optimizer_kernels = optimizer_kernels
         self.latent_dim = generator.latent_dim
         self.sample_shape = tuple(generator.sample_shape)
         self.pack = int(getattr(discriminator, "pack", 1))
@@ -143,13 +170,25 @@ class GANModule(pl.LightningModule):
         self._ddp: dict[str, nn.Module] = {}
         self._noise_gen: Optional[torch.Generator] = None
         self._draw = 0
+        self._skip_nvml_check = False
+        self._compiled = False
+
+    def __setattr__(self, name: str, value) -> None:
+        # Lightning sets ``_current_fx_name`` twice around every hook it calls (about 40 times a
+        # training step); nn.Module.__setattr__ spends microseconds on each looking for
+        # parameters, buffers and sub-modules of that name. These attributes are never any of
+        # those, so they are stored directly.
+        if name in _PLAIN_ATTRIBUTES:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     # ------------------------------------------------------------------ set-up
     def configure_optimizers(self):
         g_factory = self._g_optimizer_factory or _default_adam
         d_factory = self._d_optimizer_factory or _default_adam
-        opt_g = g_factory(self.generator.parameters())
-        opt_d = d_factory(self.discriminator.parameters())
+        opt_g = _with_kernels(g_factory(self.generator.parameters()), self.optimizer_kernels)
+        opt_d = _with_kernels(d_factory(self.discriminator.parameters()), self.optimizer_kernels)
         schedulers = []
         if self._g_scheduler_factory is not None:
             schedulers.append({"scheduler": self._g_scheduler_factory(opt_g), "interval": "step", "name": "lr_g"})
@@ -183,6 +222,14 @@ class GANModule(pl.LightningModule):
                 "use --trainer.strategy gan_ddp"
             )
 
+    def on_fit_start(self) -> None:
+        if self.compile_networks and not self._compiled:
+            options = {} if self.compile_networks is True else {"backend": self.compile_networks}
+            self.generator.compile(**options)
+            self.discriminator.compile(**options)
+            self._compiled = True
+        self._skip_nvml_check = self.device.type == "cpu" and _nvml_check_is_futile()
+
     def wrap_networks_for_ddp(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
         """Called by :class:`SeparateNetworksDDPStrategy`: wrap G and the D pass separately."""
         self._ddp = {"generator": wrap(self.generator), "discriminator_pass": wrap(DiscriminatorPass(self.discriminator))}
@@ -202,8 +249,14 @@ class GANModule(pl.LightningModule):
     def _start_step_randomness(self) -> None:
         """Seed this step's streams from (seed, rank, iteration): exact resume, distinct ranks."""
         rank = self.global_rank
-        # The global RNG drives dropout; the noise generator drives z and the penalty mixes.
-        torch.manual_seed(derive_seed(self.seed, rank, self.iteration, 0x0D40))
+        # The default generator of the device drives dropout; the noise generator drives z and the
+        # penalty mixes. (torch.manual_seed would also queue a lazy CUDA seeding with a formatted
+        # stack trace on every call when CUDA is not initialised: slow, and it grows a queue.)
+        dropout_seed = derive_seed(self.seed, rank, self.iteration, 0x0D40)
+        if self.device.type == "cuda":
+            torch.cuda.default_generators[self.device.index or 0].manual_seed(dropout_seed)
+        else:
+            torch.default_generator.manual_seed(dropout_seed)
         if self._noise_gen is None or self._noise_gen.device != self.device:
             self._noise_gen = torch.Generator(device=self.device)
         self._draw = 0
@@ -233,7 +286,18 @@ class GANModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ the step
     def training_step(self, batch, batch_idx: int):
+        if not self._skip_nvml_check:
+            return self._training_step(batch)
+        os.environ.pop(_NVML_VARIABLE, None)  # see _nvml_check_is_futile
+        try:
+            return self._training_step(batch)
+        finally:
+            os.environ[_NVML_VARIABLE] = "1"
+
+    def _training_step(self, batch):
         real_all = batch[0] if isinstance(batch, (list, tuple)) else batch
+        if self.channels_last and real_all.dim() == 4:
+            real_all = real_all.contiguous(memory_format=torch.channels_last)
         opt_g, opt_d = self.optimizers()
         sched_g, sched_d = self._schedulers()
         self._start_step_randomness()
@@ -375,3 +439,45 @@ def _grad_norm(module: nn.Module) -> torch.Tensor:
     if not grads:
         return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+#: attributes set on every step (by Lightning around each hook call, or by the step itself) that
+#: are never parameters, buffers or sub-modules: GANModule.__setattr__ stores them directly.
+_PLAIN_ATTRIBUTES = frozenset({"_current_fx_name", "_draw", "iteration", "_param_requires_grad_state"})
+
+_OPTIMIZER_KERNELS = {None: {}, "fused": {"fused": True, "foreach": False}, "foreach": {"foreach": True, "fused": False}, "for_loop": {"foreach": False, "fused": False}}
+
+
+def _with_kernels(optimizer: torch.optim.Optimizer, kernels: Optional[str]) -> torch.optim.Optimizer:
+    """``optimizer`` rebuilt (before any step, so nothing is lost) with fused / foreach / for-loop kernels."""
+    flags = _OPTIMIZER_KERNELS[kernels]
+    if not flags:
+        return optimizer
+    missing = [k for k in flags if k not in optimizer.defaults]
+    if missing:
+        raise ConfigError(f"optimizer_kernels={kernels!r}: {type(optimizer).__name__} has no option {missing[0]!r}")
+    groups = [{**group, **flags} for group in optimizer.param_groups]
+    return type(optimizer)(groups, **{**optimizer.defaults, **flags})
+
+
+def _to_channels_last(net: nn.Module) -> nn.Module:
+    """``net`` with its 4-D parameters and buffers in channels_last (other tensors untouched)."""
+    if any(p.dim() == 4 for p in net.parameters()):
+        net.to(memory_format=torch.channels_last)
+    return net
+
+
+_NVML_VARIABLE = "PYTORCH_NVML_BASED_CUDA_CHECK"
+
+
+def _nvml_check_is_futile() -> bool:
+    """Whether PYTORCH_NVML_BASED_CUDA_CHECK=1 buys nothing but time in this process.
+
+    Lightning sets the variable when imported, so that torch.cuda.is_available() asks NVML
+    instead of initialising CUDA (which would leave forked processes unable to use CUDA).
+    Adam's step() calls is_available() every time; without a GPU driver each call tries to load
+    libnvidia-ml, fails, and asks the CUDA runtime anyway: about 0.2 ms per optimizer step on
+    CPU. Where the variable is set and no GPU is visible there is nothing to protect, so
+    :meth:`GANModule.training_step` removes it while it runs.
+    """
+    return os.environ.get(_NVML_VARIABLE) == "1" and torch.backends.cuda.is_built() and torch.cuda.device_count() == 0

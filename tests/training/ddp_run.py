@@ -93,7 +93,7 @@ def main():
         )
     trainer = pl.Trainer(
         accelerator="cpu", devices=devices, strategy="gan_ddp" if devices > 1 else "auto", max_steps=2 * steps,
-        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=out,
         callbacks=[SaveState(out, evaluation), *([evaluation] if evaluation else [])],
     )
     trainer.fit(module, data)
