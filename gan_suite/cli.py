@@ -69,7 +69,7 @@ def _lightning_cli(argv: Sequence[str]) -> None:
         GANDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
-        args=list(argv),
+        args=None if list(argv) == sys.argv[1:] else list(argv),  # None: read sys.argv, no warning
         save_config_callback=RunDirectorySaveConfig,
         save_config_kwargs={"overwrite": True},
         parser_kwargs={"prog": "gan-suite", "parser_mode": "omegaconf"} if _has_omegaconf() else {"prog": "gan-suite"},

@@ -155,7 +155,7 @@ def assert_one_line_without_traceback_chain(exc_info, *needles):
 
 
 def test_available_extractors_lists_every_extractor():
-    assert available_extractors() == ["clip", "dinov2", "inception", "mnist_classifier", "raw2d"]
+    assert available_extractors() == ["clip", "dinov2", "inception", "mnist_classifier", "mnist_classifier_stacked", "raw2d"]
 
 
 def test_every_name_builds(inception_weights, clip_weights, fake_dinov2_repo):
@@ -164,6 +164,7 @@ def test_every_name_builds(inception_weights, clip_weights, fake_dinov2_repo):
         "dinov2": dict(model="dinov2-vit-s-14", weights_path=fake_dinov2_repo),
         "clip": dict(weights_path=clip_weights),
         "mnist_classifier": {},
+        "mnist_classifier_stacked": {},
         "raw2d": {},
     }
     assert sorted(kwargs) == available_extractors(), "add the new extractor to this test"
