@@ -24,7 +24,14 @@ def _lightning_cli(argv: Sequence[str]) -> None:
     from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 
+    import warnings
+
     import gan_suite.training  # noqa: F401  (registers the gan_ddp strategies)
+
+    # Checkpoints are written after a training step's updates, which is what resuming needs;
+    # Lightning's advice to save a pre-optimization state does not apply to a GAN step.
+    warnings.filterwarnings("ignore", ".*Using ModelCheckpoint with manual optimization.*")
+    warnings.filterwarnings("ignore", ".*isinstance.treespec, LeafSpec.*")
     from gan_suite.data.base import GANDataModule
     from gan_suite.training.callbacks import SampleGrid
     from gan_suite.training.module import GANModule
