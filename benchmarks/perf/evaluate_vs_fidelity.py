@@ -13,7 +13,10 @@ order. What is timed, for both tools: generating N samples, extracting their fea
 the cached real features (each tool's own disk cache, filled once before the rounds) and
 computing the metrics. Memory: the peak RSS of the worker, and its growth over the worker's run
 (peak minus the RSS when the timed part starts), against N; and, in one more worker per (tool, N), the
-same for the image side alone (generate N samples and extract their features, no metrics).
+same for the image side alone (generate N samples and extract their features, no metrics), with
+glibc's default allocator settings and with a fixed mmap threshold (``MALLOC_MMAP_THRESHOLD_``):
+by default glibc raises the threshold after large frees and serves later large blocks from a
+heap whose fragmentation lets RSS creep up with the number of batches, whatever is kept.
 
   python benchmarks/perf/evaluate_vs_fidelity.py                     # N = 2000, 5000, 10000
   python benchmarks/perf/evaluate_vs_fidelity.py --sizes 2000 --repeats 1
@@ -201,11 +204,17 @@ def worker(tool: str, n: int, mode: str, cache_dir: str, ckpt: str | None, threa
 
 
 # ----------------------------------------------------------------------------- driver
-def _spawn(tool: str, n: int, cache_dir: str, args, mode: str = "all") -> dict:
+#: glibc raises its mmap threshold each time a large block is freed, so that later large blocks
+#: come from the heap, whose fragmentation makes RSS creep up batch after batch whatever is kept.
+#: A fixed threshold (which also turns the dynamic adjustment off) shows what the tensors hold.
+FIXED_MMAP = {"MALLOC_MMAP_THRESHOLD_": "65536"}
+
+
+def _spawn(tool: str, n: int, cache_dir: str, args, mode: str = "all", env: dict | None = None) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", tool, str(n), mode, "--cache-dir", cache_dir, "--threads", str(args.threads)]
     if args.ckpt:
         cmd += ["--ckpt", args.ckpt]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, **(env or {})})
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -235,10 +244,11 @@ def main() -> None:
                     res = _spawn(t, n, cache_dir, args)
                     results[(t, n)].append(res)
                     print(f"  round {r + 1} {t} N={n}: {res['seconds']:.2f} s, peak {res['peak_mb']:.0f} MB", file=sys.stderr, flush=True)
-        image_side = {}
+        image_side, image_fixed = {}, {}
         for n in args.sizes:  # the image side alone, once: its peak memory against N
             for t in tools:
                 image_side[(t, n)] = _spawn(t, n, cache_dir, args, mode="features")
+                image_fixed[(t, n)] = _spawn(t, n, cache_dir, args, mode="features", env=FIXED_MMAP)
                 print(f"  features only {t} N={n}: {image_side[(t, n)]['seconds']:.2f} s, peak {image_side[(t, n)]['peak_mb']:.0f} MB", file=sys.stderr, flush=True)
     import torch
 
@@ -246,7 +256,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     print(f"\nmachine: {machine()}; {started} at start, {load()} at end; {args.repeats} rounds, batch {BATCH}, CPU")
-    print(f"{'N':>6} {'tool':<15} {'seconds':>8} {'ratio':>6} {'peak MB':>8} {'growth MB':>9} {'img s':>6} {'img growth MB':>13} {'feat MB':>7}  fid / is / kid / precision / recall")
+    print(f"{'N':>6} {'tool':<15} {'seconds':>8} {'ratio':>6} {'peak MB':>8} {'growth MB':>9} {'img s':>6} {'img growth MB':>13} {'(fixed mmap)':>12} {'feat MB':>7}  fid / is / kid / precision / recall")
     for n in args.sizes:
         for t in tools:
             rs = results[(t, n)]
@@ -259,13 +269,15 @@ def main() -> None:
                 shown = (v.get("fid"), v.get("is_mean"), v.get("kid_mean"), v.get("precision"), v.get("recall"))
             else:
                 shown = (v.get("frechet_inception_distance"), v.get("inception_score_mean"), v.get("kernel_inception_distance_mean"), v.get("precision"), v.get("recall"))
-            img = image_side[(t, n)]
+            img, fixed = image_side[(t, n)], image_fixed[(t, n)]
             print(f"{n:>6} {t:<15} {secs:8.2f} {ratio:6.2f} {peak:8.0f} {growth:9.0f} {img['seconds']:6.2f} "
-                  f"{img['peak_mb'] - img['rss_before_mb']:13.0f} {img['values']['features_mb']:7.1f}  "
+                  f"{img['peak_mb'] - img['rss_before_mb']:13.0f} {fixed['peak_mb'] - fixed['rss_before_mb']:12.0f} "
+                  f"{img['values']['features_mb']:7.1f}  "
                   + " / ".join(f"{x:.4g}" if x is not None else "-" for x in shown))
     print("seconds: median over rounds of generate + features + cached real features + metrics; ratio: gan_suite / "
           "torch_fidelity in the same round; peak MB: the worker's peak RSS; growth: peak minus the RSS when the timed part starts (imports, networks, real data loaded); "
-          "img s / img growth MB: the image side alone (generate + extract N, no metrics), one run; feat MB: the N "
+          "img s / img growth MB: the image side alone (generate + extract N, no metrics), one run; (fixed mmap): the "
+          "same with MALLOC_MMAP_THRESHOLD_=65536, which stops glibc's heap from creeping up; feat MB: the N "
           "feature vectors it keeps. Metric values differ by the noise (each tool draws its own).")
 
 

@@ -98,7 +98,12 @@ def main() -> None:
         dm.device_cache = device_cache
         dm.setup()
         loader = dm.train_dataloader()
-        it = iter(loader)
+
+        def forever():
+            while True:
+                yield from loader
+
+        it = forever()
         return lambda: next(it)
 
     rows.append(("one batch: DataLoader+sampler vs device_cache", best_us(batch_source(False), 300, r), best_us(batch_source(True), 300, r), 1))
