@@ -40,7 +40,7 @@ before/after comparisons in one run. Options:
 
 Examples:
   python benchmarks/perf/train_step.py                       # CPU, the three cases
-  python benchmarks/perf/train_step.py --device cuda --gpu-options
+  python benchmarks/perf/train_step.py --device cuda --gpu-options --sync-debug
   python benchmarks/perf/train_step.py --cases ring8 --variants lightning lightning+device_cache
 """
 
@@ -205,7 +205,10 @@ class LightningRunner:
         plain.loop.reset()
         plain.steps(warmup)  # the plain side's first steps (optimizer state allocation) untimed too
         plain_clock = _Clock()
-        timer = _segment_timer(warmup, warmup + steps, self.device, plain if interleave == "step" else None, plain_clock)
+        # --sync-debug: the timed steps of a variant that should never wait for the GPU
+        # (device_cache + nocheck, no logging) run with torch.cuda.set_sync_debug_mode("error").
+        strict = self.args.sync_debug and {"device_cache", "nocheck"} <= self.options and "log" not in self.options
+        timer = _segment_timer(warmup, warmup + steps, self.device, plain if interleave == "step" else None, plain_clock, strict)
         self._fit(warmup + steps + 1, [timer])
         wall = timer.t1 - timer.t0 - plain_clock.wall
         cpu = timer.c1 - timer.c0 - plain_clock.cpu
@@ -230,7 +233,7 @@ def _before_model(case, path: str):
     )
 
 
-def _segment_timer(first: int, last: int, device: str, plain, plain_clock: _Clock):
+def _segment_timer(first: int, last: int, device: str, plain, plain_clock: _Clock, strict: bool = False):
     import pytorch_lightning as pl
 
     class SegmentTimer(pl.Callback):
@@ -245,10 +248,14 @@ def _segment_timer(first: int, last: int, device: str, plain, plain_clock: _Cloc
             if plain is not None and first < self.seen <= last:
                 plain_clock.add(*plain.steps(1))
             if self.seen in (first, last):
+                if strict and self.seen == last:
+                    torch.cuda.set_sync_debug_mode(0)
                 _sync(device)
                 now, cpu = time.perf_counter(), time.process_time()
                 if self.seen == first:
                     self.t0, self.c0 = now, cpu
+                    if strict:
+                        torch.cuda.set_sync_debug_mode("error")  # any host synchronisation now raises
                 else:
                     self.t1, self.c1 = now, cpu
             self.seen += 1
@@ -336,6 +343,7 @@ def main() -> None:
     p.add_argument("--log-every", type=int, default=25, help="log_every_n_steps of the Trainer (the quickstart's 25)")
     p.add_argument("--interleave", choices=["step", "segment"], default=None, help="default: step on CPU, segment on CUDA")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0: leave torch's default)")
+    p.add_argument("--sync-debug", action="store_true", help="CUDA: fail if a device_cache+nocheck variant's timed step synchronises with the host")
     p.add_argument("--before", default=None, help="for the 'before' variant: an older gan_suite/training/module.py")
     p.add_argument("--json", default=None, help="also write the rows (with every round) to this file")
     args = p.parse_args()
@@ -343,6 +351,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.interleave is None:
         args.interleave = "segment" if args.device.startswith("cuda") else "step"
+    if args.sync_debug and (not args.device.startswith("cuda") or args.interleave != "segment"):
+        raise SystemExit("--sync-debug needs --device cuda and --interleave segment")
     variants = args.variants or (GPU_VARIANTS if args.gpu_options else DEFAULT_VARIANTS)
     warnings.filterwarnings("ignore")
     import logging

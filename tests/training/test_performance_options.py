@@ -24,6 +24,16 @@ class TinyImages(GANDataModule):
         return TensorSampleDataset(torch.randint(0, 256, (200, 1, 8, 8), generator=gen, dtype=torch.uint8), torch.arange(200) % 10)
 
 
+class TinyImages28(GANDataModule):
+    """64 random uint8 28x28 one-channel images, for the DCGAN tests."""
+
+    sample_shape = (1, 28, 28)
+
+    def load_split(self, split):
+        gen = torch.Generator().manual_seed(5)
+        return TensorSampleDataset(torch.randint(0, 256, (64, 1, 28, 28), generator=gen, dtype=torch.uint8))
+
+
 def _fake_trainer(world_size, rank, iteration):
     return SimpleNamespace(
         world_size=world_size, global_rank=rank, lightning_module=SimpleNamespace(iteration=iteration),
@@ -104,14 +114,6 @@ def test_channels_last_trains_like_the_default_layout():
         assert len(seen) == 2 * 3 and all(s == channels_last for s in seen)
     for a, b in zip(runs[False].parameters(), runs[True].parameters()):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
-
-
-class TinyImages28(GANDataModule):
-    sample_shape = (1, 28, 28)
-
-    def load_split(self, split):
-        gen = torch.Generator().manual_seed(5)
-        return TensorSampleDataset(torch.randint(0, 256, (64, 1, 28, 28), generator=gen, dtype=torch.uint8))
 
 
 def test_bf16_mixed_precision_trains_with_manual_optimization():
