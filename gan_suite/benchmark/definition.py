@@ -54,12 +54,6 @@ TOP_LEVEL_KEYS = (
 _PROTOCOL_RUNNER_KEYS = ("name",)
 _EVALUATION_KEYS = ("protocols", "every_n_steps", "curve_num_samples", "keep_checkpoints", "seed", "device", "batch_size")
 
-#: metrics where a larger value is better (others: smaller is better, or unknown)
-HIGHER_IS_BETTER = {
-    "modes_covered": True, "high_quality": True, "is_mean": True, "precision": True, "recall": True,
-    "density": True, "coverage": True, "fid": False, "kid_mean": False, "mode_kl": False, "kl": False,
-}
-
 #: where relative base configs are looked up last: the repository (or installation) root
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -153,7 +147,9 @@ class BenchmarkDefinition:
                 return column.higher_is_better
         if key == self.main_metric and self.higher_is_better is not None:
             return self.higher_is_better
-        return HIGHER_IS_BETTER.get(key.rsplit("/", 1)[-1])
+        from gan_suite.evaluation.metrics.registry import direction  # imported here: torch is slow to import
+
+        return direction(key)
 
 
 def select_shard(runs: list[RunSpec], shard: int, num_shards: int) -> list[RunSpec]:

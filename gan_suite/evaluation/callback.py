@@ -18,12 +18,11 @@ from typing import Optional, Sequence
 import pytorch_lightning as pl
 import torch
 
-from gan_suite.evaluation.protocol import check_metric_names, compute_metrics, default_extractor, mode_labeller
-from gan_suite.evaluation.streaming import FeatureSet, dataset_features, generated_features
+from gan_suite.errors import ConfigError
+from gan_suite.evaluation.metrics.registry import check_metric_names, direction, needs_of
+from gan_suite.evaluation.protocol import compute_metrics, default_extractor, evaluation_context, mode_labeller, scalar_metrics
+from gan_suite.evaluation.streaming import FeatureSet, dataset_features, dataset_pixels, generated_features
 from gan_suite.training.callbacks import run_directory
-
-#: metrics where larger is better (the others are minimised)
-_HIGHER_IS_BETTER = {"is_mean", "precision", "recall", "density", "coverage", "modes_covered", "high_quality"}
 
 
 class EvaluationCallback(pl.Callback):
@@ -61,6 +60,8 @@ class EvaluationCallback(pl.Callback):
         self.metrics = check_metric_names(list(metrics) if metrics is not None else ["fid"])
         self.real_split = real_split
         self.num_real = num_real
+        if best_metric is not None and direction(best_metric) is None:
+            raise ConfigError(f"best_metric '{best_metric}' is not a score with a direction (e.g. fid, kid_mean, precision)")
         self.best_metric = best_metric
         self.weights_path = weights_path
         self.batch_size = batch_size
@@ -84,8 +85,10 @@ class EvaluationCallback(pl.Callback):
         kwargs = {"weights_path": self.weights_path} if self.weights_path else {}
         self._extractor = build_extractor(name, **kwargs).to(pl_module.device)
         self._mixture = getattr(datamodule, "mixture", None)
-        self._data_name = data_name
-        if "modes" in self.metrics and self._mixture is None:
+        self._context = evaluation_context(name, self._extractor.num_classes is not None, data_name, self._mixture, seed=self.seed)
+        needs = needs_of(self.metrics)
+        self._pixels = "pixels" in needs and len(pl_module.sample_shape) == 3
+        if "labels" in needs and self._mixture is None:
             self._labeller = mode_labeller(data_name, pl_module.device)
 
         def features_of(split, n=None):
@@ -95,10 +98,15 @@ class EvaluationCallback(pl.Callback):
             )
 
         self._real = features_of(self.real_split, self.num_real)
-        if "memorisation" in self.metrics or ("modes" in self.metrics and self._mixture is None):
-            self._train = self._real if self.real_split == "train" and self.num_real is None else features_of("train")
-        if "memorisation" in self.metrics:
-            self._heldout = self._real if self.real_split == "heldout" and self.num_real is None else features_of("heldout")
+        whole = self.num_real is None
+        if "train" in needs:
+            self._train = self._real if self.real_split == "train" and whole else features_of("train")
+        if "heldout" in needs:
+            self._heldout = self._real if self.real_split == "heldout" and whole else features_of("heldout")
+        if self._pixels:
+            for split, fs in (("train", self._train), ("heldout", self._heldout)):
+                if fs is not None and fs.pixels is None:
+                    fs.pixels = dataset_pixels(datamodule.split(split))
 
     # ------------------------------------------------------------------ evaluation
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -111,14 +119,14 @@ class EvaluationCallback(pl.Callback):
         share = (rank * self.num_samples // world, (rank + 1) * self.num_samples // world)
         local = generated_features(
             pl_module.sampling_generator, pl_module.latent_dim, self._extractor, self.num_samples,
-            self.batch_size, pl_module.device, self.seed, labeller=self._labeller, progress=False, noise_slice=share,
+            self.batch_size, pl_module.device, self.seed, labeller=self._labeller, pixels=self._pixels,
+            progress=False, noise_slice=share,
         )
         fake = gather_feature_sets(local, trainer.strategy) if world > 1 else local
         values = compute_metrics(
-            self.metrics, fake, self._real, self._train, self._heldout,
-            data_name=self._data_name, mixture=self._mixture, log=lambda msg: None,
+            self.metrics, fake, self._real, self._train, self._heldout, context=self._context, log=lambda msg: None,
         )
-        scalars = {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        scalars = scalar_metrics(values)
         if trainer.is_global_zero:  # straight to the loggers: allowed from every hook, e.g. on_train_end
             for logger in trainer.loggers:
                 logger.log_metrics({f"eval/{k}": v for k, v in scalars.items()}, step=trainer.global_step)
@@ -134,7 +142,7 @@ class EvaluationCallback(pl.Callback):
             return
         value = scalars[self.best_metric]
         better = self.best_value is None or (
-            value > self.best_value if self.best_metric in _HIGHER_IS_BETTER else value < self.best_value
+            value > self.best_value if direction(self.best_metric) else value < self.best_value
         )
         if better:
             self.best_value, self.best_step = value, pl_module.iteration
@@ -175,4 +183,6 @@ def gather_feature_sets(local: FeatureSet, strategy) -> FeatureSet:
         blocks = strategy.all_gather(padded)  # [world, largest, ...]
         return torch.cat([blocks[r, : counts[r]] for r in range(len(counts))]).cpu()
 
-    return FeatureSet(features=gather(local.features), logits=gather(local.logits), labels=gather(local.labels))
+    return FeatureSet(
+        features=gather(local.features), logits=gather(local.logits), labels=gather(local.labels), pixels=gather(local.pixels)
+    )

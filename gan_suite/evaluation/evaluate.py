@@ -19,20 +19,18 @@ import torch
 
 from gan_suite.errors import ConfigError
 from gan_suite.evaluation.checkpoint import build_datamodule, load_generator
+from gan_suite.evaluation.metrics.registry import check_metric_names, metric_names, needs_of
 from gan_suite.evaluation.protocol import (
-    check_metric_names,
     compute_metrics,
     default_extractor,
     default_metrics,
     default_num_samples,
+    evaluation_context,
     format_table,
     mode_labeller,
 )
 from gan_suite.evaluation.real_cache import cache_key, cached_features
-from gan_suite.evaluation.streaming import FeatureSet, dataset_features, generated_features
-
-#: samples shown in the nearest-neighbour picture
-NN_PICTURE_SAMPLES = 12
+from gan_suite.evaluation.streaming import FeatureSet, dataset_features, dataset_pixels, generated_features
 
 
 def _build_extractor(name: str, weights_path: Optional[str], device):
@@ -59,13 +57,15 @@ def evaluate_checkpoint(
     use_ema: bool = True,
     cache_dir: Optional[str] = None,
     progress: bool = True,
+    significance: float = 0.01,
+    copy_quantile: float = 0.01,
 ) -> dict:
     """Evaluate the generator of ``ckpt_path``.
 
     Args:
         features: extractor name ('inception', 'dinov2', 'clip', 'mnist_classifier', 'raw2d') or
             'auto' (raw2d for points, mnist_classifier for MNIST-like data, inception otherwise).
-        metrics: names from :data:`~gan_suite.evaluation.protocol.ALL_METRICS` (default: all that apply).
+        metrics: registered metric names (default: all that apply to the data and extractor).
         num_samples: generated samples (default 50k Inception / 10k MNIST / 2,500 2-D).
         real_split: the real reference split ('heldout' or 'train').
         num_real: real samples of the reference (default: the whole split).
@@ -87,7 +87,12 @@ def evaluate_checkpoint(
     mixture = getattr(datamodule, "mixture", None)
     extractor_name = default_extractor(trained.sample_shape, data_name) if features == "auto" else features
     extractor = _build_extractor(extractor_name, weights_path, device)
-    names = check_metric_names(metrics if metrics is not None else default_metrics(extractor_name, extractor.num_classes is not None, data_name))
+    context = evaluation_context(
+        extractor_name, extractor.num_classes is not None, data_name, mixture,
+        significance=significance, copy_quantile=copy_quantile, kid_subset_size=kid_subset_size, seed=seed,
+    )
+    names = check_metric_names(metrics if metrics is not None else default_metrics(context))
+    needs = needs_of(names)
     n_fake = num_samples or default_num_samples(extractor_name)
     out_dir = out_dir or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(ckpt_path))), "evaluation")
     notes: list[str] = []
@@ -96,8 +101,8 @@ def evaluate_checkpoint(
         notes.append(msg)
         print(f"warning: {msg}", file=sys.stderr)
 
-    labeller = mode_labeller(data_name, device) if "modes" in names and mixture is None else None
-    needs_train = "memorisation" in names or "nn_picture" in names or ("modes" in names and mixture is None)
+    labeller = mode_labeller(data_name, device) if "labels" in needs and mixture is None else None
+    pixels = "pixels" in needs and len(trained.sample_shape) == 3
     description = extractor.describe()
 
     def real_set(split: str, n: Optional[int]) -> FeatureSet:
@@ -112,21 +117,21 @@ def evaluate_checkpoint(
             print(f"real features of '{split}' read from the cache", file=sys.stderr)
         return fs
 
-    keep = NN_PICTURE_SAMPLES if "nn_picture" in names else 0
     fake = generated_features(
         trained.generator, trained.latent_dim, extractor, n_fake, batch_size, device, seed,
-        labeller=labeller, keep=keep, progress=progress,
+        labeller=labeller, pixels=pixels, progress=progress,
     )
     real = real_set(real_split, num_real)
-    train = real if real_split == "train" and num_real is None else (real_set("train", None) if needs_train else None)
-    heldout = real if real_split == "heldout" and num_real is None else (real_set("heldout", None) if "memorisation" in names else None)
+    whole = num_real is None
+    train = real if real_split == "train" and whole else (real_set("train", None) if "train" in needs else None)
+    heldout = real if real_split == "heldout" and whole else (real_set("heldout", None) if "heldout" in needs else None)
+    if pixels:
+        for split, fs in (("train", train), ("heldout", heldout)):
+            if fs is not None and fs.pixels is None:
+                fs.pixels = dataset_pixels(datamodule.split(split))
 
-    values = compute_metrics(
-        names, fake, real, train, heldout, data_name=data_name, mixture=mixture, kid_subset_size=kid_subset_size, log=note,
-    )
-    files = {}
-    if "nn_picture" in names and fake.kept is not None and fake.kept.dim() == 4:
-        files["nn_picture"] = _nearest_neighbour_picture(fake.kept, datamodule, os.path.join(out_dir, "nearest_neighbours.png"))
+    values = compute_metrics(names, fake, real, train, heldout, context=context, out_dir=out_dir, log=note)
+    files = values.pop("files", {})
     result = {
         "metrics": values,
         "protocol": {
@@ -142,6 +147,8 @@ def evaluate_checkpoint(
             "seed": seed,
             "metrics": names,
             "kid_subset_size": min(kid_subset_size, len(fake), len(real)) if "kid" in names else None,
+            "significance": significance,
+            "copy_quantile": copy_quantile if "memorisation" in names else None,
             "device": str(device),
             "seconds": round(time.time() - started, 2),
         },
@@ -150,15 +157,6 @@ def evaluate_checkpoint(
     }
     _write_json(result, os.path.join(out_dir, "metrics.json"))
     return result
-
-
-def _nearest_neighbour_picture(samples: torch.Tensor, datamodule, path: str) -> str:
-    """Samples beside their nearest training images in pixel space (Goodfellow et al.'s Figure 2)."""
-    from gan_suite.evaluation.metrics import nearest_neighbour_grid
-
-    train = datamodule.split("train")
-    x, _ = train.__getitems__(list(range(len(train))))
-    return str(nearest_neighbour_grid(samples, x, samples.flatten(1), x.flatten(1), path, n_neighbours=3))
 
 
 def _write_json(obj: dict, path: str) -> None:
@@ -179,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gan-suite evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--ckpt", required=True, help="training checkpoint (e.g. runs/NAME/version_0/checkpoints/last.ckpt)")
     p.add_argument("--features", default="auto", help="inception | dinov2 | clip | mnist_classifier | raw2d | auto")
-    p.add_argument("--metrics", default=None, help="comma-separated: fid,is,kid,pr,dc,memorisation,modes,nn_picture (default: all that apply)")
+    p.add_argument("--metrics", default=None, help=f"comma-separated: {','.join(metric_names())} (default: all that apply)")
     p.add_argument("--num-samples", type=int, default=None, help="generated samples (default 50000 inception, 10000 mnist, 2500 2-D)")
     p.add_argument("--real-split", default="heldout", choices=["heldout", "train"], help="real reference split")
     p.add_argument("--num-real", type=int, default=None, help="real reference samples (default: whole split)")
@@ -189,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation noise")
     p.add_argument("--weights-path", default=None, help="weights file of the feature extractor (offline use)")
     p.add_argument("--kid-subset-size", type=int, default=1000)
+    p.add_argument("--significance", type=float, default=0.01, help="level of the copying and mode-collapse tests (0.01)")
+    p.add_argument("--copy-quantile", type=float, default=0.01, help="held-out quantile below which a sample counts as a copy (0.01)")
     p.add_argument("--no-ema", action="store_true", help="evaluate the raw generator even when an EMA copy exists")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -211,6 +211,8 @@ def main(argv: Sequence[str]) -> int:
         kid_subset_size=args.kid_subset_size,
         use_ema=not args.no_ema,
         progress=not args.no_progress,
+        significance=args.significance,
+        copy_quantile=args.copy_quantile,
     )
     proto = result["protocol"]
     print(

@@ -54,4 +54,4 @@ def cached_features(key: str, compute: Callable[[], FeatureSet], cache_dir: str 
     tmp = f"{path}.{os.getpid()}.tmp"
     torch.save({"features": features.features, "logits": features.logits, "labels": features.labels}, tmp)
     os.replace(tmp, path)
-    return FeatureSet(features.features, features.logits, features.labels, features.kept), False
+    return FeatureSet(features.features, features.logits, features.labels, features.pixels), False

@@ -1,7 +1,10 @@
 """Streamed feature extraction: generate (or read) a batch, extract features, drop the images.
 
-Memory holds the features ([N, D]) and never the N images, so 50,000 Inception samples need
-about 400 MB of features whatever the image size.
+Memory holds the features ([N, D]) and never the N full images, so 50,000 Inception samples need
+about 400 MB of features whatever the image size. When the copy test is asked for, each image is
+also kept in its reduced copy space (float16, at most 32 x 32:
+:func:`~gan_suite.evaluation.metrics.copy_detection.copy_space`), 6 KB per RGB sample: 300 MB for
+50,000 samples.
 """
 
 from __future__ import annotations
@@ -14,31 +17,31 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from gan_suite.errors import NonFiniteSamplesError
+from gan_suite.evaluation.metrics.copy_detection import copy_space
 
 
 @dataclass
 class FeatureSet:
-    """Features of N samples, with optional logits, labels and a few kept samples.
+    """Features of N samples, with optional logits, labels and copy-space images.
 
     Attributes:
         features: [N, D] float32 on the CPU.
         logits: [N, K] float32 or None.
         labels: [N] int64 from a classifier (or the data's labels), or None.
-        kept: the first few samples themselves ([S, *sample_shape], for pictures), or None.
+        pixels: [N, C, h, w] float16 images in [-1, 1] reduced for the copy test, or None.
     """
 
     features: torch.Tensor
     logits: Optional[torch.Tensor] = None
     labels: Optional[torch.Tensor] = None
-    kept: Optional[torch.Tensor] = None
+    pixels: Optional[torch.Tensor] = None
 
     def __len__(self) -> int:
         return self.features.shape[0]
 
 
-def _collect(batches, extractor, labeller, total, keep, progress, desc) -> FeatureSet:
+def _collect(batches, extractor, labeller, total, pixels, progress, desc) -> FeatureSet:
     feats, logits, labels, kept = [], [], [], []
-    n_kept = 0
     with tqdm(total=total, desc=desc, unit="sample", disable=not progress, leave=False) as bar:
         for x, y in batches:
             out = extractor(x)
@@ -49,15 +52,14 @@ def _collect(batches, extractor, labeller, total, keep, progress, desc) -> Featu
                 labels.append(labeller(x).cpu())
             elif y is not None:
                 labels.append(y.cpu())
-            if n_kept < keep:
-                kept.append(x[: keep - n_kept].cpu())
-                n_kept += kept[-1].shape[0]
+            if pixels and x.dim() == 4:
+                kept.append(copy_space(x))
             bar.update(x.shape[0])
     return FeatureSet(
         features=torch.cat(feats),
         logits=torch.cat(logits) if logits else None,
         labels=torch.cat(labels) if labels else None,
-        kept=torch.cat(kept) if kept else None,
+        pixels=torch.cat(kept) if kept else None,
     )
 
 
@@ -88,7 +90,7 @@ def generated_features(
     device: str | torch.device = "cpu",
     seed: int = 0,
     labeller: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
-    keep: int = 0,
+    pixels: bool = False,
     progress: bool = True,
     noise_slice: tuple[int, int] | None = None,
 ) -> FeatureSet:
@@ -97,6 +99,7 @@ def generated_features(
     ``noise_slice=(start, stop)`` restricts to those sample indices (a rank's share under DDP):
     the samples are exactly those a single process produces at the same indices (see
     :func:`evaluation_noise`). NaN or inf samples raise :class:`NonFiniteSamplesError`.
+    ``pixels``: also keep every sample in copy space (``FeatureSet.pixels``).
     """
     start, stop = noise_slice if noise_slice is not None else (0, num_samples)
     was_training = generator.training
@@ -113,7 +116,7 @@ def generated_features(
     try:
         if stop <= start:
             return FeatureSet(features=torch.zeros(0, getattr(extractor, "feature_dim", 0)))
-        return _collect(batches(), extractor, labeller, stop - start, keep, progress, "generated")
+        return _collect(batches(), extractor, labeller, stop - start, pixels, progress, "generated")
     finally:
         generator.train(was_training)
 
@@ -126,7 +129,7 @@ def dataset_features(
     batch_size: int = 256,
     device: str | torch.device = "cpu",
     labeller: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
-    keep: int = 0,
+    pixels: bool = False,
     progress: bool = True,
 ) -> FeatureSet:
     """Features of the first ``num_samples`` items (all when None) of a data module split.
@@ -142,9 +145,22 @@ def dataset_features(
             x, y = dataset.__getitems__(idx) if hasattr(dataset, "__getitems__") else _stack([dataset[i] for i in idx])
             yield x.to(device), y
 
-    return _collect(batches(), extractor, labeller, n, keep, progress, "real")
+    return _collect(batches(), extractor, labeller, n, pixels, progress, "real")
 
 
 def _stack(items):
     xs, ys = zip(*items)
     return torch.stack(xs), torch.as_tensor(ys)
+
+
+def dataset_pixels(dataset, batch_size: int = 1024) -> Optional[torch.Tensor]:
+    """Every image of a data module split in copy space: [N, C, h, w] float16, or None for
+    data that are not images (e.g. 2-D points)."""
+    parts = []
+    for lo in range(0, len(dataset), batch_size):
+        idx = list(range(lo, min(lo + batch_size, len(dataset))))
+        x, _ = dataset.__getitems__(idx) if hasattr(dataset, "__getitems__") else _stack([dataset[i] for i in idx])
+        if x.dim() != 4:
+            return None
+        parts.append(copy_space(x))
+    return torch.cat(parts) if parts else None

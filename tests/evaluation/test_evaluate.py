@@ -39,8 +39,17 @@ def test_evaluate_command_on_a_quickstart_checkpoint(quickstart_ckpt, tmp_path, 
     p = result["protocol"]
     assert p["n_generated"] == 600 and p["n_real"] == 500 and p["n_train"] == 4500 and p["iteration"] == 30
     assert p["extractor"]["name"] == "mnist_classifier" and p["extractor"]["weights_sha256"]
-    assert os.path.getsize(tmp_path / "nearest_neighbours.png") > 1000
+    assert result["files"]["copy_gallery"] == str(tmp_path / "copy_gallery.png")
+    assert os.path.getsize(tmp_path / "copy_gallery.png") > 1000
     assert any("KID subset size" in w for w in result["warnings"])
+    # every verdict states its evidence, in the file and on the terminal
+    copying, collapse = result["metrics"]["verdicts"]["copying"], result["metrics"]["verdicts"]["mode_collapse"]
+    assert copying["n_generated"] == 600 and copying["n_null"] == 500 and copying["null"] == "held-out real (500)"
+    assert 0 <= copying["p_value"] <= 1 and copying["flagged"] == (copying["p_value"] < copying["level"])
+    assert copying["interval_95"][0] <= copying["estimated_copy_share"] <= copying["interval_95"][1]
+    assert collapse["n_generated"] == 600 and collapse["n_reference"] == 4500 and 0 < collapse["kl_p_value"] <= 1
+    assert len(m["mode_table"]) == 10 and sum(row["observed"] for row in m["mode_table"]) == 600
+    assert "copying: " in printed and "p_value" in printed and "mode_collapse: " in printed
 
 
 def test_real_features_are_cached_and_reused(quickstart_ckpt, tmp_path):
@@ -87,20 +96,21 @@ def test_copying_generators_are_flagged(tmp_path):
     exact = _memorisation_and_modes(_replay(tmp_path, "copy", data_spec=BUNDLED, split="train"), tmp_path)
     noisy = _memorisation_and_modes(_replay(tmp_path, "noisy", data_spec=BUNDLED, split="train", noise_std=0.02), tmp_path)
     for m in (exact, noisy):
-        assert m["copying_flagged"] and m["C_T"] < -3
+        assert m["copying_flagged"] and m["C_T"] < -3 and m["copy_excess"] > 0.97
         assert m["modes_covered"] == 10 and not m["mode_collapse_flagged"]
 
 
 @pytest.mark.skipif(not os.path.isdir(SHARED_MNIST_TEST), reason="needs ../shared/data/mnist-test (real held-out digits)")
 def test_held_out_real_digits_are_not_flagged(tmp_path):
     m = _memorisation_and_modes(_replay(tmp_path, "real", idx_folder=SHARED_MNIST_TEST), tmp_path, n=2000)
-    assert not m["copying_flagged"] and abs(m["C_T"]) < 3
-    assert m["modes_covered"] == 10 and not m["mode_collapse_flagged"]
+    assert not m["copying_flagged"] and abs(m["C_T"]) < 3 and m["copy_p_value"] > 0.05
+    assert m["modes_covered"] == 10 and not m["mode_collapse_flagged"] and m["dropped_modes"] == []
 
 
 def test_one_class_generator_is_flagged(tmp_path):
     m = _memorisation_and_modes(_replay(tmp_path, "ones", data_spec=BUNDLED, split="heldout", classes=[1]), tmp_path)
     assert m["modes_covered"] <= 2 and m["mode_collapse_flagged"] and m["mode_kl"] > 1.5
+    assert sorted(m["dropped_modes"]) == ["0", "2", "3", "4", "5", "6", "7", "8", "9"]
 
 
 def test_nan_samples_are_refused(tmp_path):

@@ -83,7 +83,7 @@ def test_offline_run_logs_config_scalars_images_and_summary(tmp_path, offline_en
     logger = reopen_run_logger(run_dir, silent=True)
     assert logger.version == os.path.basename(run_dir)
     try:
-        log_evaluation(logger, {"metrics": {"fid": 12.5, "is_mean": 2.0, "note": "x"}, "files": {"nn_picture": str(nn_png)}}, step=8, summary=True)
+        log_evaluation(logger, {"metrics": {"fid": 12.5, "is_mean": 2.0, "note": "x"}, "files": {"copy_gallery": str(nn_png)}}, step=8, summary=True)
         import pandas as pd
 
         logger.log_table("table", pd.DataFrame({"variant": ["a", "b"], "fid": [1.0, 2.0]}))
@@ -94,7 +94,7 @@ def test_offline_run_logs_config_scalars_images_and_summary(tmp_path, offline_en
     second = _inspect(segments[-1], summary=True)
     assert second["run_id"] == state["run_id"]
     assert second["summary"]["eval/fid"] == 12.5 and second["summary"]["eval/is_mean"] == 2.0
-    assert second["summary"]["eval/nn_picture"]["_type"] == "images/separated"
+    assert second["summary"]["eval/copy_gallery"]["_type"] == "images/separated"
     assert second["summary"]["table"]["_type"] == "table-file"
 
 

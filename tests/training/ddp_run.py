@@ -52,7 +52,7 @@ class SaveState(pl.Callback):
                 self.evaluation.batch_size, module.device, self.evaluation.seed, progress=False,
             )
             reference = compute_metrics(
-                self.evaluation.metrics, fake, self.evaluation._real, mixture=self.evaluation._mixture, log=lambda m: None,
+                self.evaluation.metrics, fake, self.evaluation._real, context=self.evaluation._context, log=lambda m: None,
             )
         torch.save(
             {

@@ -16,6 +16,7 @@ import torch
 
 from gan_suite.evaluation.metrics._validate import check_features
 from gan_suite.evaluation.metrics.knn import count_within_radii, knn, kth_nn_radius
+from gan_suite.evaluation.metrics.registry import MetricInputs, Output, register_metric
 
 
 def density_coverage(
@@ -33,3 +34,13 @@ def density_coverage(
     nearest_fake = knn(real_feats, fake_feats, 1, chunk_bytes=chunk_bytes)[0][:, 0]  # [N]
     coverage = (nearest_fake <= radii).double().mean().item()
     return {"density": density, "coverage": coverage}
+
+
+@register_metric(
+    "dc",
+    outputs=[Output("density", True, "density"), Output("coverage", True, "coverage")],
+    needs={"real"},
+    description="density and coverage (k = 5)",
+)
+def _dc_metric(inputs: MetricInputs) -> dict:
+    return density_coverage(inputs.real.features, inputs.fake.features, k=5)

@@ -19,6 +19,7 @@ from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_statistics_to_metric
 
 from gan_suite.errors import ConfigError
 from gan_suite.evaluation.metrics._validate import check_finite
+from gan_suite.evaluation.metrics.registry import MetricInputs, Output, register_metric
 
 
 class FeatureMoments:
@@ -141,3 +142,15 @@ def fid_from_features(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
     """FID between features [N_a, D] and [N_b, D] (any float dtype, any device)."""
     return fid_from_moments(FeatureMoments.from_features(feats_a), FeatureMoments.from_features(feats_b))
 
+
+@register_metric(
+    "fid",
+    outputs=[Output("fid", False, "FID")],
+    needs={"real"},
+    description="Frechet distance between real and generated feature distributions",
+)
+def _fid_metric(inputs: MetricInputs) -> dict:
+    n, dim = min(len(inputs.fake), len(inputs.real)), inputs.fake.features.shape[1]
+    if n < dim:
+        inputs.note(f"FID with {n} samples for {dim}-d features: covariances are rank-deficient, expect a biased value")
+    return {"fid": fid_from_features(inputs.real.features, inputs.fake.features)}

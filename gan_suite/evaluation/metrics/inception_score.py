@@ -16,6 +16,7 @@ from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, i
 
 from gan_suite.errors import ConfigError
 from gan_suite.evaluation.metrics._validate import check_features
+from gan_suite.evaluation.metrics.registry import MetricInputs, Output, register_metric
 
 TORCH_FIDELITY_SEED = 2020  # torch-fidelity's default rng_seed
 
@@ -33,3 +34,18 @@ def inception_score(
         raise ConfigError(f"Inception Score: need 1 <= splits <= N, got splits={splits}, N={logits.shape[0]}")
     out = isc_features_to_metric(logits.detach().cpu(), splits=splits, shuffle=shuffle, rng_seed=seed)
     return {"mean": out[KEY_METRIC_ISC_MEAN], "std": out[KEY_METRIC_ISC_STD]}
+
+
+@register_metric(
+    "is",
+    outputs=[Output("is_mean", True, "IS"), Output("is_std", None, "IS std")],
+    needs={"logits"},
+    default_when=lambda ctx: ctx.has_logits and ctx.extractor != "raw2d",
+    description="Inception Score over 10 splits (needs an extractor with logits)",
+)
+def _is_metric(inputs: MetricInputs) -> dict:
+    if inputs.fake.logits is None:
+        inputs.note("Inception Score skipped: the extractor gives no logits")
+        return {}
+    result = inception_score(inputs.fake.logits, splits=min(10, len(inputs.fake)))
+    return {f"is_{k}": v for k, v in result.items()}

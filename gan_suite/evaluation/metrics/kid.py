@@ -26,6 +26,7 @@ from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, k
 
 from gan_suite.errors import ConfigError
 from gan_suite.evaluation.metrics._validate import check_features
+from gan_suite.evaluation.metrics.registry import MetricInputs, Output, register_metric
 
 TORCH_FIDELITY_SEED = 2020  # torch-fidelity's default rng_seed
 
@@ -72,3 +73,21 @@ def kernel_inception_distance(
         verbose=False,
     )
     return {"mean": out[KEY_METRIC_KID_MEAN], "std": out[KEY_METRIC_KID_STD]}
+
+
+@register_metric(
+    "kid",
+    outputs=[Output("kid_mean", False, "KID"), Output("kid_std", None, "KID std")],
+    needs={"real"},
+    default_when=lambda ctx: ctx.extractor != "raw2d",
+    description="Kernel Inception Distance (cubic polynomial kernel, 100 subsets)",
+)
+def _kid_metric(inputs: MetricInputs) -> dict:
+    wanted = inputs.option("kid_subset_size", 1000)
+    subset = min(wanted, len(inputs.fake), len(inputs.real))
+    if subset < wanted:
+        inputs.note(f"KID subset size reduced from {wanted} to {subset}: fewer samples than the subset size")
+    result = kernel_inception_distance(
+        inputs.fake.features, inputs.real.features, subsets=inputs.option("kid_subsets", 100), subset_size=subset
+    )
+    return {f"kid_{k}": v for k, v in result.items()}

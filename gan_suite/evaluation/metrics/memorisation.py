@@ -22,7 +22,10 @@
   sample is t_j is unauthentic if ||x - t_j|| < NND_1(t_j), the distance from t_j to its own
   nearest other training sample.
 * ``memorisation_report``: both, for the generated set and for held-out real data as the
-  reference, with a documented flag.
+  reference (published statistics, no verdict).
+* the registered ``memorisation`` metric: these statistics beside the calibrated per-sample
+  copy test of :mod:`~gan_suite.evaluation.metrics.copy_detection`, which gives the verdict,
+  and the gallery of the most suspicious samples.
 
 The k-means step runs on the CPU (sklearn); for high-dimensional features (e.g. 2048-d
 Inception) project to ~64 dimensions first, as the authors did, to keep it fast.
@@ -31,6 +34,7 @@ Inception) project to ~64 dimensions first, as the authors did, to keep it fast.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import torch
@@ -39,7 +43,9 @@ from sklearn.cluster import KMeans
 
 from gan_suite.errors import ConfigError
 from gan_suite.evaluation.metrics._validate import check_features
+from gan_suite.evaluation.metrics.copy_detection import copy_scores, copy_test, leave_one_out_null, tolerant_nn_distance
 from gan_suite.evaluation.metrics.knn import knn, kth_nn_radius
+from gan_suite.evaluation.metrics.registry import MetricInputs, Output, register_metric
 
 MIN_SAMPLES_PER_CELL = 40  # n_cells is reduced to min(N_train, N_heldout, N_generated) // this
 
@@ -119,28 +125,120 @@ def memorisation_report(
     heldout: torch.Tensor,
     generated: torch.Tensor,
     n_cells: int = 50,
-    ct_threshold: float = -3.0,
-    authenticity_margin: float = 0.1,
     random_state: int = 0,
-) -> dict[str, float | int | bool]:
-    """Memorisation checks of generated features [M, D] against training features [L, D], with
-    held-out real features [N, D] (never seen in training) as the reference.
+) -> dict[str, float | int]:
+    """The published set-level memorisation statistics of generated features [M, D] against
+    training features [L, D], with held-out real features [N, D] (never seen in training).
 
-    Returns a dict with 'C_T', 'n_cells', 'cells_used', 'unauthentic_generated',
-    'unauthentic_heldout', 'median_nn_dist_generated', 'median_nn_dist_heldout' (distance to the
-    nearest training sample) and 'copying_flagged', true when
-        C_T < ct_threshold (default -3: three null standard deviations below 0), or
-        unauthentic_generated > unauthentic_heldout + authenticity_margin (default 0.1).
+    Returns {'C_T', 'n_cells', 'cells_used', 'unauthentic_generated', 'unauthentic_heldout',
+    'median_nn_dist_generated', 'median_nn_dist_heldout'} (distances to the nearest training
+    sample). No verdict: the copy test of :mod:`~gan_suite.evaluation.metrics.copy_detection`
+    decides, per sample; these stay for comparison with papers.
     """
     ct = data_copying_ct(train, heldout, generated, n_cells=n_cells, random_state=random_state)
-    unauth_gen = unauthentic_share(generated, train)
-    unauth_held = unauthentic_share(heldout, train)
-    flagged = ct["C_T"] < ct_threshold or unauth_gen > unauth_held + authenticity_margin
     return {
         **ct,
-        "unauthentic_generated": unauth_gen,
-        "unauthentic_heldout": unauth_held,
+        "unauthentic_generated": unauthentic_share(generated, train),
+        "unauthentic_heldout": unauthentic_share(heldout, train),
         "median_nn_dist_generated": _nn_dist(generated, train).median().item(),
         "median_nn_dist_heldout": _nn_dist(heldout, train).median().item(),
-        "copying_flagged": bool(flagged),
     }
+
+
+# ---------------------------------------------------------------------------- registered metric
+def _copy_distances(inputs: MetricInputs, max_shift: int, flips: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str, str]:
+    """(generated distances [M], their nearest training indices [M], null distances [n], the
+    space's description, the null's description)."""
+    fake, train, heldout = inputs.fake, inputs.train, inputs.heldout
+    pixels = getattr(fake, "pixels", None) is not None and getattr(train, "pixels", None) is not None
+    if pixels:
+        h, w = fake.pixels.shape[-2:]
+        space = f"pixels {h}x{w}, shifts up to {max_shift} px" + (", horizontal flips" if flips else "")
+        gen_d, gen_idx = tolerant_nn_distance(fake.pixels, train.pixels, max_shift=max_shift, flips=flips)
+    else:
+        space = "features (Euclidean)"
+        d, idx = knn(fake.features, train.features, 1)
+        gen_d, gen_idx = d[:, 0].cpu(), idx[:, 0].cpu()
+    if heldout is not None and (not pixels or getattr(heldout, "pixels", None) is not None):
+        null_kind = f"held-out real ({len(heldout)})"
+        if pixels:
+            null_d, _ = tolerant_nn_distance(heldout.pixels, train.pixels, max_shift=max_shift, flips=flips)
+        else:
+            null_d = _nn_dist(heldout.features, train.features).cpu()
+    else:
+        if pixels:
+            null_d = leave_one_out_null(train.pixels, max_shift, flips)
+        else:
+            null_d = knn(train.features, train.features, 1, exclude_self=True)[0][:, 0].cpu()
+        null_kind = f"leave-one-out training ({len(null_d)}; no held-out split)"
+        inputs.note(f"copy test: no held-out real data, the null is the {null_kind}")
+    return gen_d, gen_idx, null_d, space, null_kind
+
+
+@register_metric(
+    "memorisation",
+    outputs=[
+        Output("copy_rate", False, "copy rate", 100),
+        Output("copy_rate_null", None, "copy rate if fresh", 100),
+        Output("copy_excess", False, "copies (est.)", 100),
+        Output("copy_excess_ci", None, "copies 95% CI", 100),
+        Output("copy_p_value", None, "copy test p"),
+        Output("copying_flagged", None, "copying"),
+        Output("C_T", None, "C_T"),
+        Output("unauthentic_generated", None, "unauthentic (gen)"),
+        Output("unauthentic_heldout", None, "unauthentic (held-out)"),
+        Output("median_nn_dist_generated", None, "median NN dist (gen)"),
+        Output("median_nn_dist_heldout", None, "median NN dist (held-out)"),
+    ],
+    needs={"train", "heldout", "pixels"},
+    default_when=lambda ctx: ctx.extractor != "raw2d",
+    verdict="copying_flagged",
+    description="per-sample copy test calibrated on held-out data (+ C_T, authenticity, copy gallery)",
+)
+def _memorisation_metric(inputs: MetricInputs) -> dict:
+    if inputs.train is None:
+        inputs.note("memorisation skipped: needs the training split (the checkpoint's data module)")
+        return {}
+    level = inputs.option("significance", 0.01)
+    quantile = inputs.option("copy_quantile", 0.01)
+    max_shift = inputs.option("copy_max_shift", 2)
+    flips = inputs.option("copy_flips", None)
+    if flips is None:  # natural images may be mirrored; digits and letters may not
+        flips = getattr(inputs.fake, "pixels", None) is not None and inputs.fake.pixels.shape[1] == 3
+    gen_d, gen_idx, null_d, space, null_kind = _copy_distances(inputs, max_shift, flips)
+    test = copy_test(gen_d, null_d, quantile=quantile, level=level, seed=inputs.option("seed", 0))
+    out: dict = {k: v for k, v in test.items() if k not in ("n_generated", "n_null")}
+    if inputs.heldout is not None and len(inputs.heldout) >= 2:
+        out.update(memorisation_report(inputs.train.features, inputs.heldout.features, inputs.fake.features))
+    scores = copy_scores(gen_d, null_d)
+    out["verdicts"] = {
+        "copying": {
+            "flagged": test["copying_flagged"],
+            "statistic": "copy rate: share of generated samples closer to the training set than the "
+            f"{quantile:g} quantile of the null distances",
+            "value": test["copy_rate"],
+            "expected_under_null": test["copy_rate_null"],
+            "estimated_copy_share": test["copy_excess"],
+            "interval_95": test["copy_excess_ci"],
+            "test": "exact Beta-Binomial tail of the count below the null quantile (one-sided)",
+            "p_value": test["copy_p_value"],
+            "level": level,
+            "null": null_kind,
+            "space": space,
+            "n_generated": test["n_generated"],
+            "n_null": test["n_null"],
+            "threshold_distance": test["copy_threshold"],
+            "samples_below_threshold": int(round(test["copy_rate"] * test["n_generated"])),
+        }
+    }
+    if inputs.out_dir is not None and getattr(inputs.fake, "pixels", None) is not None and getattr(inputs.train, "pixels", None) is not None:
+        from gan_suite.evaluation.metrics.gallery import copy_gallery
+
+        path = copy_gallery(
+            inputs.fake.pixels, scores, gen_d, inputs.train.pixels, os.path.join(inputs.out_dir, "copy_gallery.png"),
+            max_shift=max_shift, flips=flips,
+            title=f"copy test: rate {test['copy_rate']:.2%} (fresh data: {test['copy_rate_null']:.2%}), "
+            f"p = {test['copy_p_value']:.2g}, copying {'FLAGGED' if test['copying_flagged'] else 'not flagged'}",
+        )
+        out["files"] = {"copy_gallery": str(path)}
+    return out

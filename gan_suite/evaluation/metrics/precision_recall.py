@@ -17,6 +17,7 @@ import torch
 
 from gan_suite.evaluation.metrics._validate import check_features
 from gan_suite.evaluation.metrics.knn import any_within_radii, kth_nn_radius
+from gan_suite.evaluation.metrics.registry import MetricInputs, Output, register_metric
 
 
 def precision_recall(
@@ -33,3 +34,14 @@ def precision_recall(
     recall = any_within_radii(real_feats, fake_feats, fake_radii, chunk_bytes).double().mean().item()
     f_score = 2 * precision * recall / max(1e-5, precision + recall)
     return {"precision": precision, "recall": recall, "f_score": f_score}
+
+
+@register_metric(
+    "pr",
+    outputs=[Output("precision", True, "precision"), Output("recall", True, "recall")],
+    needs={"real"},
+    description="improved precision and recall (k = 3)",
+)
+def _pr_metric(inputs: MetricInputs) -> dict:
+    result = precision_recall(inputs.real.features, inputs.fake.features, k=3)
+    return {"precision": result["precision"], "recall": result["recall"]}
