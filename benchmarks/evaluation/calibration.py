@@ -1,6 +1,8 @@
 """Calibration of the evaluation on MNIST: known cases the metrics must separate.
 
-For each case prints FID / C_T / unauthentic share / modes with the mnist_classifier features:
+For each case prints FID, the published C_T and unauthentic share, the copy test (rate, estimated
+share of copies, p-value, verdict), the published mode count and KL, and the mode test (dropped
+modes, KL p-value, verdict), with the mnist_classifier features:
   - held-out real digits (a folder of real MNIST digits never trained on, e.g. the MNIST test split),
   - a trained checkpoint (e.g. the quickstart model),
   - a copying generator (replays the training digits) and one with tiny pixel noise,
@@ -27,7 +29,10 @@ from gan_suite.evaluation.replay import ReplayGenerator, replay_checkpoint
 from gan_suite.evaluation.streaming import dataset_features
 
 BUNDLED = {"class_path": "gan_suite.data.MNISTBundled", "init_args": {"image_size": 28}}
-KEYS = ("fid", "C_T", "unauthentic_generated", "unauthentic_heldout", "copying_flagged", "modes_covered", "mode_kl", "mode_collapse_flagged")
+KEYS = (
+    "fid", "C_T", "unauthentic_generated", "copy_rate", "copy_excess", "copy_p_value", "copying_flagged",
+    "modes_covered", "modes_dropped", "mode_kl", "mode_kl_p_value", "mode_collapse_flagged",
+)
 
 
 def main() -> None:
@@ -77,7 +82,7 @@ def main() -> None:
         cells = []
         for k in KEYS:
             v = row[k]
-            cells.append(f"{('YES' if v else 'no'):>12}" if isinstance(v, bool) else f"{v:>12.3f}" if isinstance(v, float) else f"{v!s:>12}")
+            cells.append(f"{('YES' if v else 'no'):>12}" if isinstance(v, bool) else f"{v:>12.3g}" if isinstance(v, float) else f"{v!s:>12}")
         print(f"{name:<{width}}  " + "  ".join(cells))
     print(f"(N generated = {args.num_samples}, real reference = the 500 held-out bundled digits, mnist_classifier features)")
     for name, value in splits.items():

@@ -38,6 +38,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=100)
     p.add_argument("--level", type=float, default=0.01)
     p.add_argument("--quantile", type=float, default=0.01)
+    p.add_argument("--pooled", action="store_true", help="copy test against the whole null, not per classifier class")
     p.add_argument("--json", default=None, help="also write the table here")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -63,7 +64,7 @@ def main() -> None:
                 hits, estimates = 0, []
                 for i in range(args.repeats):
                     dist, lab, n_copies = resample(pools, n, copy_share=share, copy_kind=kind, rng=rng)
-                    copies, _ = verdicts(pools, dist, lab, level=args.level, quantile=args.quantile, seed=i)
+                    copies, _ = verdicts(pools, dist, lab, level=args.level, quantile=args.quantile, seed=i, stratify=not args.pooled)
                     hits += copies["copying_flagged"]
                     estimates.append(copies["copy_excess"])
                 cells.append((hits / args.repeats, float(np.mean(estimates))))
@@ -82,7 +83,8 @@ def main() -> None:
         rows.append({"N": n, "case": "dropped classes", "cells": cells})
 
     head = " | ".join(f"{s:.0%}" for s in COPY_SHARES)
-    print(f"\nshare of {args.repeats} resamplings flagged (level {args.level}, copy quantile {args.quantile}); "
+    print(f"\nshare of {args.repeats} resamplings flagged (level {args.level}, copy quantile {args.quantile}, "
+          f"{'pooled null' if args.pooled else 'null per classifier class'}); "
           f"in brackets: mean estimated copy share")
     print(f"| N | case | {head} |")
     print("| ---: | --- |" + " ---: |" * len(COPY_SHARES))
@@ -97,11 +99,8 @@ def main() -> None:
             cells = " | ".join(f"{hit:.2f} (named {nm:.2f})" for hit, nm in row["cells"])
             print(f"| {row['N']} | flagged (named exactly) | {cells} |")
 
-    n_null = len(pools.null)
-    r = max(1, round(args.quantile * (n_null + 1)))
-    print(f"\nnull spread: the threshold's level U ~ Beta({r}, {n_null - r + 1}); "
-          f"99th percentile {beta.ppf(0.99, r, n_null - r + 1):.4f} against the mean {r / (n_null + 1):.4f}")
-    for n_h in (100, 500, 1000, 5000, 10000):
+    print("\npooled null of n held-out images: the threshold's level U ~ Beta(r, n - r + 1), r = round(q (n + 1))")
+    for n_h in (50, 100, 500, 1000, 5000, 10000):
         r_h = max(1, round(args.quantile * (n_h + 1)))
         print(f"  held-out n = {n_h:>5}: critical excess of the 1% test about {beta.ppf(0.99, r_h, n_h - r_h + 1) - r_h / (n_h + 1):.3f} "
               "(99th percentile of the threshold's level minus its mean; reliable detection needs a copy share above it)")

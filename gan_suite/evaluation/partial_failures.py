@@ -37,6 +37,7 @@ class Pools:
 
     Attributes:
         null: [n] copy-test distances of the held-out images (the null).
+        null_pred: [n] classifier labels of the held-out images.
         reference_counts: [K] classifier labels of the training images, counted.
         train_class_share: [K] the training set's true class proportions.
         fresh_dist, fresh_pred, fresh_true: [F] distance, classifier label, true label of the
@@ -45,6 +46,7 @@ class Pools:
     """
 
     null: torch.Tensor
+    null_pred: torch.Tensor
     reference_counts: torch.Tensor
     train_class_share: torch.Tensor
     fresh_dist: torch.Tensor
@@ -114,6 +116,7 @@ def build_pools(
     copies = {"exact": originals, "noise": noisy, "shift": shifted}
     return Pools(
         null=distance(heldout),
+        null_pred=predict(heldout),
         reference_counts=torch.bincount(predict(train), minlength=num_classes),
         train_class_share=torch.bincount(train_labels.long(), minlength=num_classes).double() / len(train_labels),
         fresh_dist=distance(fresh),
@@ -158,9 +161,13 @@ def resample(
     return dist, labels, n_copy
 
 
-def verdicts(pools: Pools, dist: torch.Tensor, labels: torch.Tensor, level: float = 0.01, quantile: float = 0.01, seed: int = 0) -> tuple[dict, dict]:
-    """(copy test, mode test) of one resampled generator, as ``gan-suite evaluate`` runs them."""
-    copies = copy_test(dist, pools.null, quantile=quantile, level=level, seed=seed)
+def verdicts(
+    pools: Pools, dist: torch.Tensor, labels: torch.Tensor, level: float = 0.01, quantile: float = 0.01, seed: int = 0, stratify: bool = True
+) -> tuple[dict, dict]:
+    """(copy test, mode test) of one resampled generator, as ``gan-suite evaluate`` runs them
+    (the copy test per classifier class unless ``stratify`` is False)."""
+    groups = {"generated_groups": labels, "null_groups": pools.null_pred} if stratify else {}
+    copies = copy_test(dist, pools.null, quantile=quantile, level=level, seed=seed, **groups)
     modes = mode_coverage_test(
         torch.bincount(labels, minlength=pools.num_classes), reference_counts=pools.reference_counts, level=level, seed=seed
     )

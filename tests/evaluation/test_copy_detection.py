@@ -113,6 +113,28 @@ def test_planted_copies_are_estimated_and_the_interval_covers_them():
     assert 180 <= covered <= 200  # a 95% interval: 190 expected
 
 
+def test_groups_are_judged_against_their_own_null():
+    rng = np.random.default_rng(2)
+    # class 0 sits close to the training set, class 1 far; the generator favours class 0
+    null = torch.from_numpy(np.concatenate([rng.random(500), 1 + rng.random(500)]))
+    null_groups = torch.tensor([0] * 500 + [1] * 500)
+    gen = torch.from_numpy(np.concatenate([rng.random(2700), 1 + rng.random(300)]))
+    gen_groups = torch.tensor([0] * 2700 + [1] * 300)
+    pooled = copy_test(gen, null, quantile=0.05)
+    grouped = copy_test(gen, null, quantile=0.05, generated_groups=gen_groups, null_groups=null_groups)
+    assert pooled["copying_flagged"] and pooled["copy_excess"] > 0.02
+    assert not grouped["copying_flagged"] and abs(grouped["copy_excess"]) < 0.03 and grouped["stratified"]
+    r = null_rank(500, 0.05)
+    assert grouped["copy_rate_null"] == pytest.approx(r / 501)
+    # the total's law is the convolution of the two Beta-Binomials: check the p-value by hand
+    k = round(grouped["copy_rate"] * 3000)
+    law = np.convolve(betabinom.pmf(np.arange(2701), 2700, r, 501 - r), betabinom.pmf(np.arange(301), 300, r, 501 - r))
+    assert grouped["copy_p_value"] == pytest.approx(law[k:].sum(), rel=1e-9)
+    # a group without null samples is left out, and said so
+    odd = copy_test(gen, null, generated_groups=torch.where(gen_groups == 1, 7, 0), null_groups=null_groups)
+    assert odd["n_untested"] == 300 and odd["n_generated"] == 2700
+
+
 def test_scores_are_the_share_of_null_distances_at_or_below():
     null = torch.tensor([0.1, 0.2, 0.3, 0.4])
     torch.testing.assert_close(copy_scores(torch.tensor([0.0, 0.2, 1.0]), null), torch.tensor([1 / 5, 3 / 5, 1.0], dtype=torch.float64))
@@ -121,7 +143,8 @@ def test_scores_are_the_share_of_null_distances_at_or_below():
 def test_leave_one_out_null_skips_each_image_itself():
     train = _images(30, 3)
     train[7] = train[3]  # a duplicate in the training set
-    loo = leave_one_out_null(train, max_shift=0, flips=False, limit=None)
+    loo, chosen = leave_one_out_null(train, max_shift=0, flips=False, limit=None)
+    assert chosen.tolist() == list(range(30))
     assert loo[3] == 0 and loo[7] == 0 and bool((loo[[0, 1, 2]] > 0).all())
 
 

@@ -53,8 +53,8 @@ def test_fresh_real_digits_are_flagged_by_neither_check(pools):
     results = _run(pools)
     flagged = sum(c["copying_flagged"] or m["flagged"] for c, m, _ in results)
     assert flagged <= 5, f"{flagged} of {REPEATS} fresh samples flagged"
-    # the estimate is centred on no copying
-    assert abs(np.mean([c["copy_excess"] for c, _, _ in results])) < 0.01
+    # the estimate is within three points of no copying
+    assert max(abs(c["copy_excess"]) for c, _, _ in results) < 0.03
 
 
 @pytest.mark.parametrize("kind", ["exact", "noise", "shift"])
@@ -64,9 +64,8 @@ def test_ten_percent_copies_are_flagged_and_their_share_estimated(pools, kind):
     assert flagged >= 95, f"{kind}: only {flagged} of {REPEATS} flagged"
     errors = [abs(c["copy_excess"] - n / N) for c, _, n in results]
     assert max(errors) < 0.03, f"{kind}: copy share estimated up to {max(errors):.3f} away from the truth"
-    covered = sum(lo <= n / N <= hi for (c, _, n) in results for lo, hi in [c["copy_excess_ci"]])
-    if kind == "exact":  # every exact copy is below the threshold: the interval must cover the truth
-        assert covered >= 90
+    # (the interval's coverage is over draws of the held-out set, which is fixed here: it is
+    # tested on synthetic data in test_copy_detection.py)
 
 
 def test_two_dropped_digits_are_flagged_and_named(pools):

@@ -38,7 +38,13 @@ of copies among fresh samples).
    Power: the null spread of the rate is about sqrt(q / n), so with n = 500 held-out images
    and q = 0.01 a copy share of ~2-3% is the smallest that a 1% test detects reliably, whatever
    M; with n = 5,000 it is under 1%. ``benchmarks/evaluation/power_curve.py`` measures it.
-4. No held-out data: the null is the leave-one-out distance of each training image to the
+4. Groups. When the samples carry class labels (a classifier's, for labelled data), each class
+   is tested against the held-out images of its own class and the counts are summed (their
+   exact law is the convolution of the per-class Beta-Binomials): some classes sit much closer
+   to their training images than others (MNIST ones), and without this a generator that
+   favours them would read as a copier. With 50 held-out images per class the per-class
+   threshold is the smallest held-out distance (expected rate 1/51).
+5. No held-out data: the null is the leave-one-out distance of each training image to the
    other training images (a fresh image's distance to L training images and a training
    image's distance to the L - 1 others are exchangeable up to one reference image). Training
    sets that hold near-duplicates make this null smaller, so the test becomes conservative.
@@ -185,62 +191,112 @@ def null_rank(n_null: int, quantile: float) -> int:
     return min(n_null, max(1, round(quantile * (n_null + 1))))
 
 
+def _groups(groups: Optional[torch.Tensor], size: int) -> np.ndarray:
+    if groups is None:
+        return np.zeros(size, dtype=np.int64)
+    g = groups.detach().cpu().numpy().reshape(-1)
+    if len(g) != size:
+        raise ConfigError(f"copy test: {len(g)} group labels for {size} distances")
+    return g.astype(np.int64)
+
+
 def copy_test(
     generated: torch.Tensor,
     null: torch.Tensor,
     quantile: float = 0.01,
     level: float = 0.01,
     seed: int = 0,
+    generated_groups: Optional[torch.Tensor] = None,
+    null_groups: Optional[torch.Tensor] = None,
 ) -> dict:
     """Calibrated copy test of generated distances [M] against null distances [n] (see module).
 
+    With group labels ([M] and [n] ints, e.g. a classifier's classes), each group is judged
+    against the null of its own group (some classes sit closer to the training set than others,
+    so a generator that favours them is not taken for a copier): per group the count below the
+    group's threshold is Beta-Binomial, and the total's exact law is their convolution.
+    Generated samples of a group without null samples are left out (``n_untested``).
+
     Returns {'copy_rate', 'copy_rate_null' (expected under no copying), 'copy_excess'
     (estimated share of copies), 'copy_excess_ci' [lo, hi] (95%), 'copy_p_value',
-    'copy_threshold' (distance), 'copy_quantile', 'n_generated', 'n_null', 'copying_flagged'
-    (p < level)}.
+    'copy_threshold' (distance; per group: {group: distance}), 'copy_quantile',
+    'n_generated', 'n_null', 'n_untested', 'stratified', 'copying_flagged' (p < level)}.
     """
-    gen = generated.detach().double().cpu().numpy()
-    ref = np.sort(null.detach().double().cpu().numpy())
-    m, n = len(gen), len(ref)
-    if m < 1:
+    gen = generated.detach().double().cpu().numpy().reshape(-1)
+    ref = null.detach().double().cpu().numpy().reshape(-1)
+    gen_g, ref_g = _groups(generated_groups, len(gen)), _groups(null_groups, len(ref))
+    if len(gen) < 1:
         raise ConfigError("the copy test needs at least one generated sample")
-    r = null_rank(n, quantile)
-    threshold = float(ref[r - 1])
-    k = int((gen < threshold).sum())
-    a, b = r, n - r + 1
-    p_value = float(betabinom.sf(k - 1, m, a, b))
-    expected = r / (n + 1)
+    null_rank(len(ref), quantile)  # checks the arguments
+    pmf = np.ones(1)
+    k = m = 0
+    expected_count = 0.0
+    shapes, thresholds = [], {}
+    for group in np.unique(gen_g):
+        in_null = np.sort(ref[ref_g == group])
+        if len(in_null) == 0:
+            continue
+        g_dist = gen[gen_g == group]
+        r = null_rank(len(in_null), quantile)
+        a, b, m_g = r, len(in_null) - r + 1, len(g_dist)
+        thresholds[int(group)] = float(in_null[r - 1])
+        k += int((g_dist < in_null[r - 1]).sum())
+        m += m_g
+        expected_count += m_g * r / (len(in_null) + 1)
+        shapes.append((a, b, m_g))
+        pmf = np.convolve(pmf, betabinom.pmf(np.arange(m_g + 1), m_g, a, b))
+    if m == 0:
+        raise ConfigError("the copy test: no generated sample has null samples of its group")
+    p_value = float(min(1.0, pmf[k:].sum()))
+    expected = expected_count / m
     rate = k / m
     rng = np.random.default_rng(seed)
-    u = rng.beta(a, b, INTERVAL_DRAWS)
+    u = sum(m_g * rng.beta(a, b, INTERVAL_DRAWS) for a, b, m_g in shapes) / m
     rates = rng.binomial(m, rate, INTERVAL_DRAWS) / m
     draws = (rates - u) / (1 - u)
+    stratified = generated_groups is not None
     return {
         "copy_rate": rate,
         "copy_rate_null": expected,
         "copy_excess": (rate - expected) / (1 - expected),
         "copy_excess_ci": [float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))],
         "copy_p_value": p_value,
-        "copy_threshold": threshold,
+        "copy_threshold": thresholds if stratified else thresholds[0],
         "copy_quantile": quantile,
         "n_generated": m,
-        "n_null": n,
+        "n_null": len(ref),
+        "n_untested": len(gen) - m,
+        "stratified": stratified,
         "copying_flagged": bool(p_value < level),
     }
 
 
-def copy_scores(generated: torch.Tensor, null: torch.Tensor) -> torch.Tensor:
+def copy_scores(
+    generated: torch.Tensor,
+    null: torch.Tensor,
+    generated_groups: Optional[torch.Tensor] = None,
+    null_groups: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
     """Calibrated suspicion of each generated distance [M]: (1 + #null distances <= d) / (n + 1),
-    the one-sided p-value of 'this sample is as close as a fresh one would be' ([M], float64;
-    small = suspicious)."""
-    ref = torch.sort(null.detach().double().cpu()).values
-    below = torch.searchsorted(ref, generated.detach().double().cpu(), right=True)
-    return (below + 1).double() / (len(ref) + 1)
+    the one-sided p-value of 'this sample is as close as a fresh one would be', within its group
+    when groups are given (the whole null for a group without null samples). [M] float64, small =
+    suspicious."""
+    gen = generated.detach().double().cpu()
+    ref = null.detach().double().cpu()
+    gen_g, ref_g = _groups(generated_groups, len(gen)), _groups(null_groups, len(ref))
+    scores = torch.empty(len(gen), dtype=torch.float64)
+    for group in np.unique(gen_g):
+        rows = torch.from_numpy(gen_g == group)
+        in_null = ref[torch.from_numpy(ref_g == group)]
+        pool = torch.sort(in_null if len(in_null) else ref).values
+        scores[rows] = (torch.searchsorted(pool, gen[rows], right=True) + 1).double() / (len(pool) + 1)
+    return scores
 
 
-def leave_one_out_null(train_pixels: torch.Tensor, max_shift: int, flips: bool, limit: Optional[int] = 2000, seed: int = 0) -> torch.Tensor:
+def leave_one_out_null(train_pixels: torch.Tensor, max_shift: int, flips: bool, limit: Optional[int] = 2000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Null distances without held-out data: ``limit`` training images (all when None), each
-    against the other training images. [min(limit, L)]."""
+    against the other training images. Returns (distances [k], the images' indices [k]),
+    k = min(limit, L)."""
     idx = torch.arange(train_pixels.shape[0])
     if limit is not None and len(idx) > limit:
         idx = torch.randperm(len(idx), generator=torch.Generator().manual_seed(seed))[:limit].sort().values
@@ -250,4 +306,4 @@ def leave_one_out_null(train_pixels: torch.Tensor, max_shift: int, flips: bool, 
     order = torch.cat([idx, rest.nonzero().squeeze(1)])
     reordered = train_pixels[order]
     dist, _ = tolerant_nn_distance(reordered[: len(idx)], reordered, max_shift=max_shift, flips=flips, exclude_self=True)
-    return dist
+    return dist, idx

@@ -146,33 +146,41 @@ def memorisation_report(
 
 
 # ---------------------------------------------------------------------------- registered metric
-def _copy_distances(inputs: MetricInputs, max_shift: int, flips: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str, str]:
-    """(generated distances [M], their nearest training indices [M], null distances [n], the
-    space's description, the null's description)."""
+def _copy_distances(inputs: MetricInputs, max_shift: int, flips: bool) -> dict:
+    """Distances of the generated samples and of the null to the training set, with their class
+    labels when every set has them: {'gen', 'gen_nearest', 'null', 'gen_groups', 'null_groups',
+    'space', 'null_kind'}."""
     fake, train, heldout = inputs.fake, inputs.train, inputs.heldout
     pixels = getattr(fake, "pixels", None) is not None and getattr(train, "pixels", None) is not None
+    out: dict = {"gen_groups": getattr(fake, "labels", None), "null_groups": None}
     if pixels:
         h, w = fake.pixels.shape[-2:]
-        space = f"pixels {h}x{w}, shifts up to {max_shift} px" + (", horizontal flips" if flips else "")
-        gen_d, gen_idx = tolerant_nn_distance(fake.pixels, train.pixels, max_shift=max_shift, flips=flips)
+        out["space"] = f"pixels {h}x{w}, shifts up to {max_shift} px" + (", horizontal flips" if flips else "")
+        out["gen"], out["gen_nearest"] = tolerant_nn_distance(fake.pixels, train.pixels, max_shift=max_shift, flips=flips)
     else:
-        space = "features (Euclidean)"
+        out["space"] = "features (Euclidean)"
         d, idx = knn(fake.features, train.features, 1)
-        gen_d, gen_idx = d[:, 0].cpu(), idx[:, 0].cpu()
+        out["gen"], out["gen_nearest"] = d[:, 0].cpu(), idx[:, 0].cpu()
     if heldout is not None and (not pixels or getattr(heldout, "pixels", None) is not None):
-        null_kind = f"held-out real ({len(heldout)})"
+        out["null_kind"] = f"held-out real ({len(heldout)})"
         if pixels:
-            null_d, _ = tolerant_nn_distance(heldout.pixels, train.pixels, max_shift=max_shift, flips=flips)
+            out["null"], _ = tolerant_nn_distance(heldout.pixels, train.pixels, max_shift=max_shift, flips=flips)
         else:
-            null_d = _nn_dist(heldout.features, train.features).cpu()
+            out["null"] = _nn_dist(heldout.features, train.features).cpu()
+        out["null_groups"] = getattr(heldout, "labels", None)
     else:
         if pixels:
-            null_d = leave_one_out_null(train.pixels, max_shift, flips)
+            out["null"], chosen = leave_one_out_null(train.pixels, max_shift, flips)
         else:
-            null_d = knn(train.features, train.features, 1, exclude_self=True)[0][:, 0].cpu()
-        null_kind = f"leave-one-out training ({len(null_d)}; no held-out split)"
-        inputs.note(f"copy test: no held-out real data, the null is the {null_kind}")
-    return gen_d, gen_idx, null_d, space, null_kind
+            out["null"] = knn(train.features, train.features, 1, exclude_self=True)[0][:, 0].cpu()
+            chosen = torch.arange(len(train))
+        labels = getattr(train, "labels", None)
+        out["null_groups"] = labels[chosen] if labels is not None else None
+        out["null_kind"] = f"leave-one-out training ({len(out['null'])}; no held-out split)"
+        inputs.note(f"copy test: no held-out real data, the null is the {out['null_kind']}")
+    if not inputs.option("copy_stratify", True) or out["gen_groups"] is None or out["null_groups"] is None:
+        out["gen_groups"] = out["null_groups"] = None
+    return out
 
 
 @register_metric(
@@ -190,7 +198,7 @@ def _copy_distances(inputs: MetricInputs, max_shift: int, flips: bool) -> tuple[
         Output("median_nn_dist_generated", None, "median NN dist (gen)"),
         Output("median_nn_dist_heldout", None, "median NN dist (held-out)"),
     ],
-    needs={"train", "heldout", "pixels"},
+    needs={"train", "heldout", "pixels", "labels"},
     default_when=lambda ctx: ctx.extractor != "raw2d",
     verdict="copying_flagged",
     description="per-sample copy test calibrated on held-out data (+ C_T, authenticity, copy gallery)",
@@ -205,12 +213,13 @@ def _memorisation_metric(inputs: MetricInputs) -> dict:
     flips = inputs.option("copy_flips", None)
     if flips is None:  # natural images may be mirrored; digits and letters may not
         flips = getattr(inputs.fake, "pixels", None) is not None and inputs.fake.pixels.shape[1] == 3
-    gen_d, gen_idx, null_d, space, null_kind = _copy_distances(inputs, max_shift, flips)
-    test = copy_test(gen_d, null_d, quantile=quantile, level=level, seed=inputs.option("seed", 0))
-    out: dict = {k: v for k, v in test.items() if k not in ("n_generated", "n_null")}
+    d = _copy_distances(inputs, max_shift, flips)
+    groups = {"generated_groups": d["gen_groups"], "null_groups": d["null_groups"]}
+    test = copy_test(d["gen"], d["null"], quantile=quantile, level=level, seed=inputs.option("seed", 0), **groups)
+    out: dict = {k: v for k, v in test.items() if k not in ("n_generated", "n_null", "n_untested", "stratified", "copy_threshold")}
     if inputs.heldout is not None and len(inputs.heldout) >= 2:
         out.update(memorisation_report(inputs.train.features, inputs.heldout.features, inputs.fake.features))
-    scores = copy_scores(gen_d, null_d)
+    scores = copy_scores(d["gen"], d["null"], **groups)
     out["verdicts"] = {
         "copying": {
             "flagged": test["copying_flagged"],
@@ -223,10 +232,11 @@ def _memorisation_metric(inputs: MetricInputs) -> dict:
             "test": "exact Beta-Binomial tail of the count below the null quantile (one-sided)",
             "p_value": test["copy_p_value"],
             "level": level,
-            "null": null_kind,
-            "space": space,
+            "null": d["null_kind"] + (", per class of the classifier" if test["stratified"] else ""),
+            "space": d["space"],
             "n_generated": test["n_generated"],
             "n_null": test["n_null"],
+            "n_untested": test["n_untested"],
             "threshold_distance": test["copy_threshold"],
             "samples_below_threshold": int(round(test["copy_rate"] * test["n_generated"])),
         }
@@ -235,7 +245,7 @@ def _memorisation_metric(inputs: MetricInputs) -> dict:
         from gan_suite.evaluation.metrics.gallery import copy_gallery
 
         path = copy_gallery(
-            inputs.fake.pixels, scores, gen_d, inputs.train.pixels, os.path.join(inputs.out_dir, "copy_gallery.png"),
+            inputs.fake.pixels, scores, d["gen"], inputs.train.pixels, os.path.join(inputs.out_dir, "copy_gallery.png"),
             max_shift=max_shift, flips=flips,
             title=f"copy test: rate {test['copy_rate']:.2%} (fresh data: {test['copy_rate_null']:.2%}), "
             f"p = {test['copy_p_value']:.2g}, copying {'FLAGGED' if test['copying_flagged'] else 'not flagged'}",
