@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import pickletools
 import re
 from typing import Any, Iterable
 
@@ -25,8 +26,12 @@ def first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
+#: byte values that are pickle opcodes (a file starting otherwise is no pickle at all)
+_PICKLE_OPCODES = {ord(op.code) for op in pickletools.opcodes}
+
+
 def _refusal(path: str, what: str, exc: BaseException, kind: str = "a PyTorch tensors file") -> Exception:
-    text = str(exc)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
     found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
     if found:
         return UnsafeFileError(
@@ -34,11 +39,17 @@ def _refusal(path: str, what: str, exc: BaseException, kind: str = "a PyTorch te
             "plain containers) is read from files"
         )
     found = re.search(r"Unsupported operand (\d+)", text)
-    if found or "Weights only load failed" in text:
+    if found and int(found.group(1)) in _PICKLE_OPCODES:
         return UnsafeFileError(
             f"refusing {what} {path}: it is a pickle that needs more than data (tensors, plain containers) to load"
         )
-    return ConfigError(f"cannot read {what} {path}: not {kind} ({first_line(exc)})")
+    detail = f"byte {int(found.group(1)):#04x} is no pickle opcode" if found else _first_sentence(exc)
+    return ConfigError(f"cannot read {what} {path}: not {kind} ({detail})")
+
+
+def _first_sentence(exc: BaseException) -> str:
+    line = first_line(exc)
+    return line.split(". ", 1)[0].rstrip(".")
 
 
 def load_tensors(path: str, what: str) -> Any:
