@@ -37,7 +37,7 @@ def test_ckpt_path_resumes_the_run(tmp_path):
     assert main(_fit_args(tmp_path, "quickstart.yaml", 8, f"--ckpt_path={ckpt}")) == 0
     import torch
 
-    resumed = torch.load(tmp_path / "quickstart" / "version_1" / "checkpoints" / "last.ckpt", weights_only=False)
+    resumed = torch.load(tmp_path / "quickstart" / "version_1" / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["gan_suite"]["iteration"] == 4 and resumed["global_step"] == 8
 
 

@@ -142,3 +142,11 @@ def test_the_console_command_prints_one_line_and_exits_2(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "gan-suite: error: argument --num-samples: must be an integer >= 1, got -3"
+
+
+def test_the_vectorised_launcher_checks_its_step_counts(capsys):
+    from gan_suite.benchmark import vectorised_launch
+
+    for option in ("--steps", "--checkpoint-every"):
+        code = vectorised_launch.main(["--seeds", "1", "--run-dirs", "x", option, "0", "--", "--config", QUICKSTART])
+        assert one_error_line(capsys, code) == f"gan-suite: error: argument {option}: must be an integer >= 1, got 0"
