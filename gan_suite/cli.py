@@ -200,8 +200,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if argv and argv[0] in COMMANDS:
             return int(_resolve(COMMANDS[argv[0]])(argv[1:]) or 0)
         _lightning_cli(sys.argv[1:] if from_sys else argv)
-    except (SystemExit, KeyboardInterrupt):
+    except SystemExit:
         raise
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("gan-suite: interrupted", file=sys.stderr)
+        return 130
     except Exception as err:  # noqa: BLE001 - the one place where errors become messages
         if debug:
             raise

@@ -150,3 +150,14 @@ def test_the_vectorised_launcher_checks_its_step_counts(capsys):
     for option in ("--steps", "--checkpoint-every"):
         code = vectorised_launch.main(["--seeds", "1", "--run-dirs", "x", option, "0", "--", "--config", QUICKSTART])
         assert one_error_line(capsys, code) == f"gan-suite: error: argument {option}: must be an integer >= 1, got 0"
+
+
+def _interrupt(argv):
+    raise KeyboardInterrupt
+
+
+def test_an_interrupt_is_one_line_exit_130(monkeypatch, capsys):
+    monkeypatch.setitem(cli.COMMANDS, "interrupted", f"{__name__}:_interrupt")
+    monkeypatch.delenv("GAN_SUITE_DEBUG", raising=False)
+    assert main(["interrupted"]) == 130
+    assert capsys.readouterr().err == "gan-suite: interrupted\n"
