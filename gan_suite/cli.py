@@ -47,6 +47,8 @@ def _lightning_cli(argv: Sequence[str]) -> None:
             parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
             parser.set_defaults({"checkpoint.save_last": True, "checkpoint.every_n_train_steps": 1000})
 
+        # _parse_ckpt_path and _prepare_subcommand_kwargs are LightningCLI 2.x internals (2.6 checked):
+        # the first reads --ckpt_path's hyper-parameters, the second hands the options to Trainer.fit.
         def _parse_ckpt_path(self) -> None:
             subcommand = self.config.get("subcommand")
             if subcommand:
