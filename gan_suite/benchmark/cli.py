@@ -9,15 +9,17 @@ from typing import Optional, Sequence
 
 
 def build_benchmark_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from gan_suite.arguments import ArgumentParser, existing_file, int_at_least, writable_dir
+
+    p = ArgumentParser(
         prog="gan-suite benchmark",
         description="Train and evaluate every run (variant x seed) of a benchmark definition; rerun to resume.",
     )
-    p.add_argument("definition", help="benchmark YAML, e.g. benchmarks/smoke.yaml")
-    p.add_argument("--out", required=True, help="output directory (results, logs, checkpoints); shards share it")
-    p.add_argument("--shard", type=int, default=None, help="this shard's index (default: $SLURM_ARRAY_TASK_ID or 0)")
-    p.add_argument("--num-shards", type=int, default=None, help="number of shards (default: $SLURM_ARRAY_TASK_COUNT or 1)")
-    p.add_argument("--jobs", type=int, default=None, help="runs in parallel (default: one per GPU, or 1 on CPU)")
+    p.add_argument("definition", type=existing_file, help="benchmark YAML, e.g. benchmarks/smoke.yaml")
+    p.add_argument("--out", required=True, type=writable_dir, help="output directory (results, logs, checkpoints); shards share it")
+    p.add_argument("--shard", type=int_at_least(0), default=None, help="this shard's index (default: $SLURM_ARRAY_TASK_ID or 0)")
+    p.add_argument("--num-shards", type=int_at_least(1), default=None, help="number of shards (default: $SLURM_ARRAY_TASK_COUNT or 1)")
+    p.add_argument("--jobs", type=int_at_least(1), default=None, help="runs in parallel (default: one per GPU, or 1 on CPU)")
     p.add_argument("--devices", default="auto", help="'auto' (all visible GPUs, else CPU), 'cpu', or GPU indices like 0,1")
     p.add_argument("--logger", choices=["wandb", "csv", "none"], default=None, help="training logger (default: the definition's, wandb)")
     p.add_argument("--retry-failed", action="store_true", help="rerun runs recorded as failed (diverged ones are kept)")
@@ -37,6 +39,10 @@ def benchmark_main(argv: Sequence[str]) -> int:
         from gan_suite.errors import ConfigError
 
         raise ConfigError("give both --shard and --num-shards (or neither)")
+    if args.shard is not None and args.shard >= args.num_shards:
+        from gan_suite.errors import UsageError
+
+        raise UsageError(f"--shard must be < --num-shards ({args.num_shards}), got {args.shard}")
     definition = load_definition(args.definition)
     runner = BenchmarkRunner(
         definition, args.out, shard=args.shard, num_shards=args.num_shards, jobs=args.jobs, devices=args.devices,
@@ -72,10 +78,11 @@ def benchmark_main(argv: Sequence[str]) -> int:
 
 
 def report_main(argv: Sequence[str]) -> int:
+    from gan_suite.arguments import ArgumentParser, existing_dir
     from gan_suite.benchmark.report import write_report
 
-    p = argparse.ArgumentParser(prog="gan-suite report", description="Tables (md, csv, tex) and plots of a benchmark directory.")
-    p.add_argument("out", help="the benchmark's --out directory")
+    p = ArgumentParser(prog="gan-suite report", description="Tables (md, csv, tex) and plots of a benchmark directory.")
+    p.add_argument("out", type=existing_dir, help="the benchmark's --out directory")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--wandb", dest="wandb", action="store_true", default=None, help="log the table to W&B")
     group.add_argument("--no-wandb", dest="wandb", action="store_false", help="do not log to W&B")

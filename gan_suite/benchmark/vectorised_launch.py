@@ -470,15 +470,17 @@ def _write_losses(path: str, loss_d, loss_g, every: int) -> None:
 
 # ---------------------------------------------------------------------------- command line
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from gan_suite.arguments import ArgumentParser, int_at_least
+
+    p = ArgumentParser(
         prog="python -m gan_suite.benchmark.vectorised_launch",
         description="Train the seeds of one benchmark variant as one vectorised model; "
         "the arguments after '--' are those of `gan-suite fit`.",
     )
     p.add_argument("--seeds", type=int, nargs="+", required=True)
     p.add_argument("--run-dirs", nargs="+", required=True, help="one run folder per seed (files go to <dir>/train)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default: trainer.max_steps // (d_steps + 1))")
-    p.add_argument("--checkpoint-every", type=int, default=None, help="also checkpoint every this many training steps")
+    p.add_argument("--steps", type=int_at_least(1), default=None, help="training steps (default: trainer.max_steps // (d_steps + 1))")
+    p.add_argument("--checkpoint-every", type=int_at_least(1), default=None, help="also checkpoint every this many training steps")
     return p
 
 
@@ -488,7 +490,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     split = argv.index("--") if "--" in argv else len(argv)
-    args = build_parser().parse_args(argv[:split])
+    try:
+        args = build_parser().parse_args(argv[:split])
+    except GanSuiteError as err:
+        print(f"gan-suite: error: {err}", file=sys.stderr)
+        return 2
     fit_args = argv[split + 1 :]
     if len(args.seeds) != len(args.run_dirs):
         print("gan-suite: error: give one --run-dirs entry per seed", file=sys.stderr)

@@ -1,19 +1,22 @@
 """Any folder of images (LSUN or FFHQ exports, own data): centre square crop, resize, decoded lazily.
 
 All files with the endings in :data:`gan_suite.data.image_files.IMAGE_EXTENSIONS` under ``path``
-(recursive) are used. A fixed fraction is held out for evaluation, chosen by ``split_seed`` over
-the sorted file list, so it stays the same across training seeds and machines.
+(recursive) are used. The folder is checked once up front (:func:`~gan_suite.data.image_files.unreadable_images`):
+a file that cannot be read (e.g. a truncated PNG) is skipped with a warning naming it, and a last
+warning gives the count; a folder where nothing is readable is an error. A fixed fraction is held
+out for evaluation, chosen by ``split_seed`` over the sorted list of readable files, so it stays the same across training seeds and machines.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Optional
 
 import torch
 
 from gan_suite.data.base import GANDataModule
-from gan_suite.data.image_files import IMAGE_EXTENSIONS, ImageFileDataset, list_image_files
+from gan_suite.data.image_files import IMAGE_EXTENSIONS, ImageFileDataset, list_image_files, unreadable_images
 from gan_suite.errors import ConfigError, DataUnavailableError
 
 
@@ -76,14 +79,23 @@ class ImageFolder(GANDataModule):
         }
 
     def files(self) -> list[str]:
-        """Sorted image paths of the folder (listed once)."""
+        """Sorted paths of the folder's readable images (listed and checked once; unreadable ones skipped with a warning)."""
         if self._files is None:
             folder = os.path.abspath(os.path.expanduser(self.path))
             if not os.path.isdir(folder):
                 raise DataUnavailableError(f"image folder not found: {folder}")
-            self._files = list_image_files(folder)
-            if not self._files:
+            files = list_image_files(folder)
+            if not files:
                 raise DataUnavailableError(f"no images ({'/'.join(e[1:] for e in IMAGE_EXTENSIONS)}) in {folder}")
+            bad = unreadable_images(files)
+            for path, reason in bad:
+                print(f"warning: skipping unreadable image {path} ({reason})", file=sys.stderr)
+            if bad:
+                print(f"warning: skipped {len(bad)} of {len(files)} image files in {folder}", file=sys.stderr)
+            skipped = {path for path, _ in bad}
+            self._files = [path for path in files if path not in skipped]
+            if not self._files:
+                raise DataUnavailableError(f"none of the {len(files)} image files in {folder} can be read (first: {bad[0][0]}: {bad[0][1]})")
         return self._files
 
     def load_split(self, split: str) -> ImageFileDataset:

@@ -14,7 +14,6 @@ and ``download=True``:
 from __future__ import annotations
 
 import os
-import pickle
 from typing import Optional
 
 import numpy as np
@@ -22,7 +21,8 @@ import torch
 
 from gan_suite.data.base import GANDataModule, TensorSampleDataset, resize_uint8
 from gan_suite.data.storage import download_or_raise, resolve_data_root, unavailable
-from gan_suite.errors import ConfigError
+from gan_suite.errors import ConfigError, GanSuiteError, UnsafeFileError
+from gan_suite.safe_files import load_pickle_allowing
 
 _SPLITS = ("train", "heldout")
 
@@ -130,6 +130,13 @@ class FashionMNIST(MNIST):
 
 
 # -- CIFAR-10 --------------------------------------------------------------------------------------
+#: the globals a published CIFAR-10 batch pickle names (numpy arrays); nothing else is unpickled
+_CIFAR_PICKLE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+}
+
+
 def load_cifar10(root: str, train: bool, download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """One split of CIFAR-10 from ``<root>/cifar-10-batches-py`` (python pickles, as published).
 
@@ -156,12 +163,13 @@ def load_cifar10(root: str, train: bool, download: bool = True) -> tuple[torch.T
     images, labels = [], []
     for name in batches:
         path = os.path.join(folder, name)
-        try:
-            with open(path, "rb") as f:
-                entry = pickle.load(f, encoding="latin1")
+        try:  # only numpy arrays and plain containers: a planted batch file cannot run code
+            entry = load_pickle_allowing(path, _CIFAR_PICKLE_GLOBALS, "CIFAR-10 batch", encoding="latin1")
             images.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
             labels.extend(entry["labels"])
-        except (OSError, pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as err:
+        except UnsafeFileError:
+            raise
+        except (GanSuiteError, KeyError, ValueError, TypeError) as err:
             raise unavailable("CIFAR-10", root, [path], f"corrupt file: {type(err).__name__}: {err}") from None
     return torch.from_numpy(np.concatenate(images)), torch.tensor(labels, dtype=torch.long)
 

@@ -11,6 +11,7 @@ from torch import nn
 
 from gan_suite.errors import ConfigError
 from gan_suite.nets.spec import build_from_spec
+from gan_suite.safe_files import first_line, load_tensors
 
 
 @dataclass
@@ -38,19 +39,22 @@ class TrainedGenerator:
 
 def load_generator(ckpt_path: str, use_ema: bool = True, device: str | torch.device = "cpu") -> TrainedGenerator:
     """Rebuild the sampling generator of a gan_suite checkpoint (EMA weights when present and wanted)."""
-    if not os.path.isfile(ckpt_path):
-        raise ConfigError(f"checkpoint not found: {ckpt_path}")
-    try:
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    except Exception as err:  # a truncated or foreign file
-        raise ConfigError(f"cannot read checkpoint {ckpt_path}: {err}") from None
+    ckpt = load_tensors(ckpt_path, "checkpoint")
     meta = ckpt.get("gan_suite") if isinstance(ckpt, dict) else None
     if not meta or "generator_spec" not in meta:
         raise ConfigError(f"{ckpt_path} is not a gan_suite training checkpoint (no generator spec inside)")
-    generator = build_from_spec(meta["generator_spec"])
-    state = ckpt["state_dict"]
+    try:
+        generator = build_from_spec(meta["generator_spec"])
+    except (ConfigError, TypeError, ValueError, ImportError, AttributeError) as err:
+        raise ConfigError(f"cannot rebuild the generator of {ckpt_path}: {err}") from None
+    state = ckpt.get("state_dict")
+    if not isinstance(state, dict):
+        raise ConfigError(f"{ckpt_path} holds no state_dict")
     prefix = "generator_ema." if use_ema and any(k.startswith("generator_ema.") for k in state) else "generator."
-    generator.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+    try:
+        generator.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+    except RuntimeError as err:
+        raise ConfigError(f"the generator weights in {ckpt_path} do not fit its spec: {first_line(err)}") from None
     generator.eval().requires_grad_(False).to(device)
     return TrainedGenerator(
         generator=generator,
@@ -64,8 +68,19 @@ def load_generator(ckpt_path: str, use_ema: bool = True, device: str | torch.dev
 
 
 def build_datamodule(data_spec: dict):
-    """Instantiate the data module described by ``data_spec`` (as stored in checkpoints)."""
-    module_name, _, class_name = data_spec["class_path"].rpartition(".")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    """Instantiate the data module described by ``data_spec`` (as stored in checkpoints).
+
+    Only a :class:`~gan_suite.data.base.GANDataModule` subclass is instantiated: a checkpoint must
+    not be able to call any other importable callable with arguments of its choosing.
+    """
+    from gan_suite.data.base import GANDataModule
+
+    module_name, _, class_name = str(data_spec.get("class_path", "")).rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ConfigError(f"data class {data_spec.get('class_path')!r} of the checkpoint cannot be imported: {err}") from None
+    if not (isinstance(cls, type) and issubclass(cls, GANDataModule)):
+        raise ConfigError(f"refusing data class {data_spec.get('class_path')!r} of the checkpoint: not a GANDataModule")
     init_args = {k: v for k, v in (data_spec.get("init_args") or {}).items() if not k.startswith("_")}
     return cls(**init_args)

@@ -174,21 +174,23 @@ def _json_default(value):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gan-suite evaluate", description=__doc__.splitlines()[0])
+    from gan_suite.arguments import ArgumentParser, existing_file, int_at_least, probability, writable_dir
+
+    p = ArgumentParser(prog="gan-suite evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--ckpt", required=True, help="training checkpoint (e.g. runs/NAME/version_0/checkpoints/last.ckpt)")
     p.add_argument("--features", default="auto", help="inception | dinov2 | clip | mnist_classifier | raw2d | auto")
     p.add_argument("--metrics", default=None, help=f"comma-separated: {','.join(metric_names())} (default: all that apply)")
-    p.add_argument("--num-samples", type=int, default=None, help="generated samples (default 50000 inception, 10000 mnist, 2500 2-D)")
+    p.add_argument("--num-samples", type=int_at_least(1), default=None, help="generated samples (default 50000 inception, 10000 mnist, 2500 2-D)")
     p.add_argument("--real-split", default="heldout", choices=["heldout", "train"], help="real reference split")
-    p.add_argument("--num-real", type=int, default=None, help="real reference samples (default: whole split)")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--num-real", type=int_at_least(1), default=None, help="real reference samples (default: whole split)")
+    p.add_argument("--batch-size", type=int_at_least(1), default=256)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--out", default=None, help="output folder (default: <run dir>/evaluation)")
+    p.add_argument("--out", type=writable_dir, default=None, help="output folder (default: <run dir>/evaluation)")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation noise")
-    p.add_argument("--weights-path", default=None, help="weights file of the feature extractor (offline use)")
-    p.add_argument("--kid-subset-size", type=int, default=1000)
-    p.add_argument("--significance", type=float, default=0.01, help="level of the copying and mode-collapse tests (0.01)")
-    p.add_argument("--copy-quantile", type=float, default=0.01, help="held-out quantile below which a sample counts as a copy (0.01)")
+    p.add_argument("--weights-path", type=existing_file, default=None, help="weights file of the feature extractor (offline use)")
+    p.add_argument("--kid-subset-size", type=int_at_least(2), default=1000)
+    p.add_argument("--significance", type=probability, default=0.01, help="level of the copying and mode-collapse tests (0.01)")
+    p.add_argument("--copy-quantile", type=probability, default=0.01, help="held-out quantile below which a sample counts as a copy (0.01)")
     p.add_argument("--no-ema", action="store_true", help="evaluate the raw generator even when an EMA copy exists")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -196,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
+    if args.metrics:
+        check_metric_names(args.metrics.split(","))  # before any work starts
     result = evaluate_checkpoint(
         args.ckpt,
         features=args.features,

@@ -9,7 +9,12 @@ from typing import Callable
 
 import torch
 
+from gan_suite.errors import GanSuiteError
 from gan_suite.evaluation.streaming import FeatureSet
+from gan_suite.safe_files import load_tensors
+
+#: what a cache file holds
+_STORED = {"features", "logits", "labels"}
 
 #: arguments of a data module that do not change its samples
 _IRRELEVANT = {"batch_size", "num_workers"}
@@ -44,10 +49,13 @@ def cached_features(key: str, compute: Callable[[], FeatureSet], cache_dir: str 
     folder = cache_dir or default_cache_dir()
     path = os.path.join(folder, f"{key}.pt")
     if os.path.isfile(path):
-        try:
-            stored = torch.load(path, map_location="cpu", weights_only=True)
-            return FeatureSet(**stored), True
-        except Exception:  # a damaged cache file is recomputed, never trusted
+        try:  # tensors only (weights_only=True): a cache file cannot run code
+            stored = load_tensors(path, "cached features")
+            if isinstance(stored, dict) and set(stored) == _STORED and all(
+                v is None or isinstance(v, torch.Tensor) for v in stored.values()
+            ):
+                return FeatureSet(**stored), True
+        except GanSuiteError:  # a damaged or foreign cache file is recomputed, never trusted
             pass
     features = compute()
     os.makedirs(folder, exist_ok=True)

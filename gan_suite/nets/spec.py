@@ -20,7 +20,14 @@ class RebuildableMixin:
 
 
 def build_from_spec(spec: dict) -> nn.Module:
-    """Instantiate ``spec['class_path'](**spec['init_args'])``."""
-    module_name, _, class_name = spec["class_path"].rpartition(".")
+    """Instantiate ``spec['class_path'](**spec['init_args'])``.
+
+    Only classes that are both an ``nn.Module`` and a :class:`RebuildableMixin` are instantiated, so
+    a spec read from a file cannot call any other importable callable with arguments of its choosing.
+    Raises ValueError for any other ``class_path``.
+    """
+    module_name, _, class_name = str(spec.get("class_path", "")).rpartition(".")
     cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(**spec.get("init_args", {}))
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module) and issubclass(cls, RebuildableMixin)):
+        raise ValueError(f"refusing class_path {spec.get('class_path')!r}: not a rebuildable network")
+    return cls(**(spec.get("init_args") or {}))

@@ -70,10 +70,27 @@ def test_missing_and_empty_folder(tmp_path):
     assert str(tmp_path / "empty") in str(info.value)
 
 
-def test_undecodable_file(tmp_path):
+def test_unreadable_files_are_skipped_with_a_warning_and_a_count(tmp_path, capsys):
     (tmp_path / "broken.png").write_bytes(b"\x89PNG garbage")
-    write_png(str(tmp_path / "ok.png"), (8, 8))
+    for i in range(4):
+        write_png(str(tmp_path / f"ok{i}.png"), (8, 8), seed=i)
+    whole = (tmp_path / "ok3.png").read_bytes()
+    (tmp_path / "truncated.png").write_bytes(whole[: len(whole) // 2])
     dataset = ImageFolder(str(tmp_path), image_size=4, heldout_fraction=0.0).split("train")
-    broken = dataset.paths.tolist().index(str(tmp_path / "broken.png"))
-    with pytest.raises(DataUnavailableError, match="broken.png"):
-        dataset.__getitems__([broken])
+    assert sorted(dataset.paths.tolist()) == [str(tmp_path / f"ok{i}.png") for i in range(4)]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3
+    assert err[0].startswith(f"warning: skipping unreadable image {tmp_path / 'broken.png'} (")
+    assert err[1].startswith(f"warning: skipping unreadable image {tmp_path / 'truncated.png'} (")
+    assert err[2] == f"warning: skipped 2 of 6 image files in {tmp_path}"
+    x, _ = dataset.__getitems__(list(range(4)))  # every kept file decodes
+    assert x.shape == (4, 3, 4, 4)
+    with pytest.raises(DataUnavailableError, match="truncated.png"):  # decoding it would have failed mid-run
+        decode_square(str(tmp_path / "truncated.png"), 4)
+
+
+def test_a_folder_of_unreadable_files_is_one_error(tmp_path):
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG garbage")
+    with pytest.raises(DataUnavailableError, match="none of the 1 image files") as info:
+        ImageFolder(str(tmp_path)).split("train")
+    assert "broken.png" in str(info.value) and "\n" not in str(info.value)

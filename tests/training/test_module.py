@@ -74,19 +74,33 @@ def test_k_discriminator_steps_use_distinct_real_minibatches():
 
 
 def test_short_training_on_the_ring_moves_samples_onto_the_modes():
-    torch.manual_seed(0)
-    module = tiny_ring_gan(g_hidden=[128, 128, 128], d_hidden=[128, 128], d_pieces=5)
+    """Statistics over four seeds of a short run, never one seed's outcome (see tests/README.md).
+
+    Measured over seeds 0-3 after 300 training steps, on this repository's AVX2 machine with its
+    default kernels and with ATEN_CPU_CAPABILITY=default: the median distance to the nearest mode
+    falls to 0.21 of its untrained value on average (per seed 0.16-0.28; seeds 0-7: at most 0.43),
+    and 4.8% / 4.9% of the samples lie within 3 std of a mode on average (untrained: 0%).
+    The bounds below leave a factor of 2 or more to those means.
+    """
     centres, std = mixture_geometry("ring8")
+    noise = torch.randn(2500, 2, generator=torch.Generator().manual_seed(1))
 
-    def high_quality_share():
-        x = module.sample(torch.randn(2500, 2, generator=torch.Generator().manual_seed(1)))
-        return (torch.cdist(x, centres).min(dim=1).values < 3 * std).float().mean().item()
+    def nearest_mode_distance(module):
+        return torch.cdist(module.sample(noise), centres).min(dim=1).values
 
-    before = high_quality_share()
-    quiet_trainer(max_steps=2 * 1200, log_every_n_steps=100).fit(module, Toy2D("ring8", num_samples=20_000, batch_size=100))
-    after = high_quality_share()
-    assert before < 0.02
-    assert after > 0.3, f"only {after:.1%} of samples within 3 std of a mode"
+    ratios, shares = [], []
+    for seed in range(4):
+        torch.manual_seed(seed)
+        module = tiny_ring_gan()
+        before = nearest_mode_distance(module)
+        quiet_trainer(max_steps=2 * 300).fit(module, Toy2D("ring8", num_samples=20_000, batch_size=100, seed=seed))
+        after = nearest_mode_distance(module)
+        assert (before < 3 * std).float().mean() < 0.02  # untrained: no rounding-sensitive dynamics yet
+        ratios.append((after.median() / before.median()).item())
+        shares.append((after < 3 * std).float().mean().item())
+    mean_ratio, mean_share = sum(ratios) / len(ratios), sum(shares) / len(shares)
+    assert mean_ratio < 0.45, f"median distance to the nearest mode only fell to {ratios} of the untrained one"
+    assert mean_share > 0.02, f"only {shares} of samples within 3 std of a mode"
 
 
 def _resume_model():

@@ -185,14 +185,25 @@ def _ring_distance(points):
     return float((points.norm(dim=1) - 1).abs().median())
 
 
-def test_short_vectorised_ring_run_moves_every_seed_onto_the_ring():
-    seeds = [0, 1, 2]
+def test_short_vectorised_ring_run_moves_the_seeds_onto_the_ring():
+    """Statistics over four seeds of a short run, never one seed's outcome (see tests/README.md).
+
+    Measured for seeds 0-3 after 400 steps on this repository's AVX2 machine, default kernels /
+    ATEN_CPU_CAPABILITY=default: mean 3-std high-quality share 2.6% / 4.3% (single seeds go down to
+    1.0%), mean modes covered 5.25 / 5.5, mean median distance to the circle 0.052 / 0.043 (untrained:
+    > 0.5). The bounds leave a factor of 2 or more to those means.
+    """
+    seeds = [0, 1, 2, 3]
     small = dict(g_hidden=(64, 64), d_hidden=(64, 64), d_pieces=3, lr=1e-3, num_samples=1000, progress=False)
     untrained = run_toy2d_seeds("ring8", seeds, 0, **small)
     trained = run_toy2d_seeds("ring8", seeds, 400, **small)  # BatchNorm in G, beta1 0.8 (PacGAN's)
     for before, after in zip(untrained, trained):
         assert before["seed"] == after["seed"]
-        assert before["high_quality"] < 0.005 and _ring_distance(before["samples"]) > 0.5, before
-        # 3-std high quality (within 0.03 of a mode) is strict after 400 steps: 3-4% here
-        assert after["high_quality"] >= 0.01 and after["modes_covered"] >= 2, after
-        assert _ring_distance(after["samples"]) < 0.15, after
+        assert before["high_quality"] < 0.005 and _ring_distance(before["samples"]) > 0.5, before  # no training yet
+
+    def mean(values):
+        return sum(values) / len(values)
+
+    assert mean([r["high_quality"] for r in trained]) >= 0.012, trained
+    assert mean([r["modes_covered"] for r in trained]) >= 2.5, trained
+    assert mean([_ring_distance(r["samples"]) for r in trained]) < 0.12, trained

@@ -6,18 +6,25 @@ torch-fidelity loads OpenAI's TorchScript release file in the constructor: with
 via ``torch.jit.load(path)``. The architecture is rebuilt from the state dict's shapes, so the
 file decides the network; ``model`` only names the download. Input goes in as uint8, is resized
 to the model's resolution (TF1-compatible bilinear) and CLIP-normalised.
+
+``torch.jit.load`` reads a TorchScript zip archive with TorchScript's own unpickler, which calls no
+Python functions; TorchScript code in the archive runs only through methods, and a ``__setstate__``
+method would run on load. A file is therefore handed over only when it is a TorchScript archive
+whose code defines no ``__setstate__`` (:func:`check_torchscript_archive`); only the module's
+state dict is used afterwards.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+import zipfile
 from typing import Dict, Optional
 
 import torch
 from torch_fidelity.feature_extractor_clip import MODEL_METADATA, FeatureExtractorCLIP
 
-from gan_suite.errors import ConfigError, WeightsUnavailableError
+from gan_suite.errors import ConfigError, UnsafeFileError, WeightsUnavailableError
 
 from ._hub import cached_checkpoint, missing_weights_file, network_cause, weights_unavailable
 from .base import FeatureExtractor, check_images, to_uint8_rgb
@@ -29,6 +36,21 @@ DEFAULT_MODEL = "clip-vit-l-14"  # the FD_CLIP protocol of Stein et al. 2023
 def weights_file(model: str) -> str:
     """Name torch-fidelity gives the downloaded file, e.g. clip-vit-l-14-b8cca3fd...a03836.pt."""
     return f"{model}-{MODEL_METADATA[model]['hash']}.pt"
+
+
+def check_torchscript_archive(path: str, what: str = "CLIP weights file") -> None:
+    """Raise a one-line error unless ``path`` is a TorchScript archive whose code has no ``__setstate__``."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            code = [n for n in names if "/code/" in n and n.endswith(".py")]
+            if not code or not any(n.endswith("/data.pkl") for n in names):
+                raise WeightsUnavailableError(f"{what} {path} is not a TorchScript archive (expects an OpenAI CLIP .pt release file)")
+            for name in code:
+                if b"__setstate__" in archive.read(name):
+                    raise UnsafeFileError(f"refusing {what} {path}: its code defines __setstate__, which would run on load")
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise WeightsUnavailableError(f"{what} {path} is not a TorchScript archive (expects an OpenAI CLIP .pt release file): {exc}") from None
 
 
 @register_extractor("clip")
@@ -61,6 +83,7 @@ class ClipExtractor(FeatureExtractor):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.* is deprecated", category=FutureWarning)
             if weights_path is not None:
+                check_torchscript_archive(weights_path)
                 try:
                     self.net = FeatureExtractorCLIP(model, ["clip"], feature_extractor_weights_path=weights_path)
                 except RuntimeError as exc:

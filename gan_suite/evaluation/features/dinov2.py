@@ -5,7 +5,10 @@ that needs the model *code* (a GitHub repo, cached as ``<hub>/facebookresearch_d
 the weights (``<hub>/checkpoints/dinov2_vitX14_pretrain.pth``); either missing means a download,
 and offline that fails (URLError, or torch.hub's RuntimeError "no internet connection"). Its own
 ``feature_extractor_weights_path`` raises NotImplementedError, so for ``weights_path`` we build the
-network from the cached repo with ``pretrained=False`` and load the file ourselves.
+network from the cached repo with ``pretrained=False`` and load the file ourselves with
+``weights_only=True``. DINOv2's hub code loads its weights with ``torch.hub.load_state_dict_from_url``,
+whose ``weights_only`` defaults to False: on the download path that function is wrapped to force
+``weights_only=True``. The hub repository's Python code itself runs (it defines the network).
 Input goes in as uint8 and is resized to 224 (TF1-compatible bilinear), ImageNet-normalised.
 """
 
@@ -19,6 +22,7 @@ import torch
 from torch_fidelity.feature_extractor_dinov2 import MODEL_METADATA, FeatureExtractorDinoV2
 
 from gan_suite.errors import ConfigError, WeightsUnavailableError
+from gan_suite.safe_files import load_state_dict_file
 
 from ._hub import cached_checkpoint, hub_checkpoints_dir, missing_weights_file, network_cause, reason
 from .base import FeatureExtractor, check_images, to_uint8_rgb
@@ -89,8 +93,14 @@ class DinoV2Extractor(FeatureExtractor):
         else:
             if not allow_download:
                 raise _unavailable(filename)
+            real_from_url = torch.hub.load_state_dict_from_url
+
+            def weights_only_from_url(*args, **kwargs):
+                return real_from_url(*args, **{**kwargs, "weights_only": True})
+
             try:
-                self.net = FeatureExtractorDinoV2(model, ["dinov2"])
+                with mock.patch.object(torch.hub, "load_state_dict_from_url", weights_only_from_url):
+                    self.net = FeatureExtractorDinoV2(model, ["dinov2"])
             except Exception as exc:  # noqa: BLE001 - only network failures are converted
                 cause = network_cause(exc)
                 if cause is None:
@@ -109,7 +119,7 @@ class DinoV2Extractor(FeatureExtractor):
 
         def load_local(_repo_or_dir, hub_name, *args, **kwargs):
             net = real_load(repo, hub_name, source="local", pretrained=False)
-            state_dict = torch.load(weights_path, map_location="cpu", weights_only=True)
+            state_dict = load_state_dict_file(weights_path, "DINOv2 weights file")
             try:  # strict=False like DINOv2's own hub loader, but refuse a file that matches nothing
                 result = net.load_state_dict(state_dict, strict=False)
             except RuntimeError as exc:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_suite.errors import ConfigError
+from gan_suite.safe_files import first_line, load_state_dict_file
 
 from ._hub import missing_weights_file
 from .base import FeatureExtractor, check_images
@@ -86,7 +87,11 @@ class MnistClassifier(FeatureExtractor):
             path = weights_path if weights_path is not None else SHIPPED_WEIGHTS
             if not os.path.isfile(path):
                 raise missing_weights_file("MNIST classifier", path)
-            self.net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            state = load_state_dict_file(path, "MNIST classifier weights file")
+            try:
+                self.net.load_state_dict(state)
+            except RuntimeError as exc:
+                raise ConfigError(f"MNIST classifier weights file {path} does not fit the classifier: {first_line(exc)}") from None
             self.weights_path = os.path.abspath(path)
         else:
             self.weights_label = "random"
