@@ -59,6 +59,7 @@ def evaluate_checkpoint(
     progress: bool = True,
     significance: float = 0.01,
     copy_quantile: float = 0.01,
+    copy_per_class: bool = True,
 ) -> dict:
     """Evaluate the generator of ``ckpt_path``.
 
@@ -89,7 +90,8 @@ def evaluate_checkpoint(
     extractor = _build_extractor(extractor_name, weights_path, device)
     context = evaluation_context(
         extractor_name, extractor.num_classes is not None, data_name, mixture,
-        significance=significance, copy_quantile=copy_quantile, kid_subset_size=kid_subset_size, seed=seed,
+        significance=significance, copy_quantile=copy_quantile, copy_stratify=copy_per_class,
+        kid_subset_size=kid_subset_size, seed=seed,
     )
     names = check_metric_names(metrics if metrics is not None else default_metrics(context))
     needs = needs_of(names)
@@ -149,6 +151,7 @@ def evaluate_checkpoint(
             "kid_subset_size": min(kid_subset_size, len(fake), len(real)) if "kid" in names else None,
             "significance": significance,
             "copy_quantile": copy_quantile if "memorisation" in names else None,
+            "copy_per_class": copy_per_class if "memorisation" in names else None,
             "device": str(device),
             "seconds": round(time.time() - started, 2),
         },
@@ -191,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kid-subset-size", type=int_at_least(2), default=1000)
     p.add_argument("--significance", type=probability, default=0.01, help="level of the copying and mode-collapse tests (0.01)")
     p.add_argument("--copy-quantile", type=probability, default=0.01, help="held-out quantile below which a sample counts as a copy (0.01)")
+    p.add_argument("--copy-pooled", action="store_true", help="copy test against the whole held-out null, not per classifier class")
     p.add_argument("--no-ema", action="store_true", help="evaluate the raw generator even when an EMA copy exists")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -217,6 +221,7 @@ def main(argv: Sequence[str]) -> int:
         progress=not args.no_progress,
         significance=args.significance,
         copy_quantile=args.copy_quantile,
+        copy_per_class=not args.copy_pooled,
     )
     proto = result["protocol"]
     print(

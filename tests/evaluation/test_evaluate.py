@@ -44,7 +44,7 @@ def test_evaluate_command_on_a_quickstart_checkpoint(quickstart_ckpt, tmp_path, 
     assert any("KID subset size" in w for w in result["warnings"])
     # every verdict states its evidence, in the file and on the terminal
     copying, collapse = result["metrics"]["verdicts"]["copying"], result["metrics"]["verdicts"]["mode_collapse"]
-    assert copying["n_generated"] == 600 and copying["n_null"] == 500 and copying["null"] == "held-out real (500)"
+    assert copying["n_generated"] == 600 and copying["n_null"] == 500 and copying["null"] == "held-out real (500), per class of the classifier"
     assert 0 <= copying["p_value"] <= 1 and copying["flagged"] == (copying["p_value"] < copying["level"])
     assert copying["interval_95"][0] <= copying["estimated_copy_share"] <= copying["interval_95"][1]
     assert collapse["n_generated"] == 600 and collapse["n_reference"] == 4500 and 0 < collapse["kl_p_value"] <= 1
