@@ -190,6 +190,8 @@ def format_value(value) -> str:
         if value != 0 and abs(value) < 1e-3:
             return f"{value:.2e}"
         return f"{value:.4f}" if abs(value) < 1000 else f"{value:.1f}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {format_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(format_value(v) for v in value) + "]" if value else "-"
     return str(value)
