@@ -86,7 +86,8 @@ def test_copy_space_averages_larger_images_and_keeps_small_ones():
 def test_count_below_the_threshold_follows_the_beta_binomial_law_under_the_null():
     rng = np.random.default_rng(0)
     n, m, q = 60, 40, 0.05
-    r = null_rank(n, q)
+    r = 3  # the threshold is the round(0.05 * 61) = 3rd smallest null distance
+    assert null_rank(n, q) == r
     counts = np.zeros(m + 1)
     p_values = []
     for i in range(4000):
@@ -124,7 +125,7 @@ def test_groups_are_judged_against_their_own_null():
     grouped = copy_test(gen, null, quantile=0.05, generated_groups=gen_groups, null_groups=null_groups)
     assert pooled["copying_flagged"] and pooled["copy_excess"] > 0.02
     assert not grouped["copying_flagged"] and abs(grouped["copy_excess"]) < 0.03 and grouped["stratified"]
-    r = null_rank(500, 0.05)
+    r = 25  # round(0.05 * 501)
     assert grouped["copy_rate_null"] == pytest.approx(r / 501)
     # the total's law is the convolution of the two Beta-Binomials: check the p-value by hand
     k = round(grouped["copy_rate"] * 3000)
