@@ -20,8 +20,15 @@ import torch
 
 from gan_suite.errors import ConfigError
 from gan_suite.evaluation.metrics.registry import check_metric_names, direction, needs_of
-from gan_suite.evaluation.protocol import compute_metrics, default_extractor, evaluation_context, mode_labeller, scalar_metrics
-from gan_suite.evaluation.streaming import FeatureSet, dataset_features, dataset_pixels, generated_features
+from gan_suite.evaluation.protocol import (
+    compute_metrics,
+    default_extractor,
+    evaluation_context,
+    mode_labeller,
+    reference_sets,
+    scalar_metrics,
+)
+from gan_suite.evaluation.streaming import FeatureSet, dataset_features, generated_features
 from gan_suite.training.callbacks import run_directory
 
 
@@ -98,15 +105,9 @@ class EvaluationCallback(pl.Callback):
             )
 
         self._real = features_of(self.real_split, self.num_real)
-        whole = self.num_real is None
-        if "train" in needs:
-            self._train = self._real if self.real_split == "train" and whole else features_of("train")
-        if "heldout" in needs:
-            self._heldout = self._real if self.real_split == "heldout" and whole else features_of("heldout")
-        if self._pixels:
-            for split, fs in (("train", self._train), ("heldout", self._heldout)):
-                if fs is not None and fs.pixels is None:
-                    fs.pixels = dataset_pixels(datamodule.split(split))
+        self._train, self._heldout = reference_sets(
+            needs, self._real, self.real_split, self.num_real is None, features_of, datamodule, self._pixels
+        )
 
     # ------------------------------------------------------------------ evaluation
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

@@ -28,9 +28,10 @@ from gan_suite.evaluation.protocol import (
     evaluation_context,
     format_table,
     mode_labeller,
+    reference_sets,
 )
 from gan_suite.evaluation.real_cache import cache_key, cached_features
-from gan_suite.evaluation.streaming import FeatureSet, dataset_features, dataset_pixels, generated_features
+from gan_suite.evaluation.streaming import FeatureSet, dataset_features, generated_features
 
 
 def _build_extractor(name: str, weights_path: Optional[str], device):
@@ -124,13 +125,7 @@ def evaluate_checkpoint(
         labeller=labeller, pixels=pixels, progress=progress,
     )
     real = real_set(real_split, num_real)
-    whole = num_real is None
-    train = real if real_split == "train" and whole else (real_set("train", None) if "train" in needs else None)
-    heldout = real if real_split == "heldout" and whole else (real_set("heldout", None) if "heldout" in needs else None)
-    if pixels:
-        for split, fs in (("train", train), ("heldout", heldout)):
-            if fs is not None and fs.pixels is None:
-                fs.pixels = dataset_pixels(datamodule.split(split))
+    train, heldout = reference_sets(needs, real, real_split, num_real is None, lambda split: real_set(split, None), datamodule, pixels)
 
     values = compute_metrics(names, fake, real, train, heldout, context=context, out_dir=out_dir, log=note)
     files = values.pop("files", {})

@@ -66,6 +66,23 @@ def mode_labeller(data_name: str, device: str | torch.device = "cpu"):
     return classifier.classify
 
 
+def reference_sets(needs, real: FeatureSet, real_split: str, whole: bool, features_of, datamodule, pixels: bool):
+    """The training and held-out feature sets the metrics need (``needs`` from the registry):
+    the reference set itself when it is that whole split, else ``features_of(split)``; with
+    ``pixels``, each gets its split's copy-space images. Returns (train or None, heldout or None)."""
+    from gan_suite.evaluation.streaming import dataset_pixels
+
+    chosen = {}
+    for split in ("train", "heldout"):
+        if split not in needs:
+            chosen[split] = None
+            continue
+        chosen[split] = real if real_split == split and whole else features_of(split)
+        if pixels and chosen[split].pixels is None:
+            chosen[split].pixels = dataset_pixels(datamodule.split(split))
+    return chosen["train"], chosen["heldout"]
+
+
 def compute_metrics(
     names: Sequence[str],
     fake: FeatureSet,
