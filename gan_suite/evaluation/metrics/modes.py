@@ -294,7 +294,7 @@ def _modes_metric(inputs: MetricInputs) -> dict:
         from scipy.stats import chi2
 
         inside = float(chi2.cdf(n_std**2, centres.shape[1]))
-        names = [f"{i} ({float(c[0]):.2g}, {float(c[1]):.2g})" for i, c in enumerate(centres)]
+        names = [f"{i} ({float(c[0]) + 0.0:.2f}, {float(c[1]) + 0.0:.2f})".replace("-0.00", "0.00") for i, c in enumerate(centres)]
         test = mode_coverage_test(
             published["histogram"], reference_probs=torch.full((k,), inside / k, dtype=torch.float64),
             n_total=len(inputs.fake), mode_names=names, level=level, seed=seed,
