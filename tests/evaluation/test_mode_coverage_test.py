@@ -69,8 +69,19 @@ def test_bad_references_are_one_line_errors():
         mode_coverage_test(torch.tensor([1, 2]), reference_counts=torch.tensor([1, 1]), reference_probs=torch.tensor([0.5, 0.5]))
     with pytest.raises(ConfigError, match="sum <= 1"):
         mode_coverage_test(torch.tensor([1, 2]), reference_probs=torch.tensor([0.9, 0.9]))
-    with pytest.raises(ConfigError, match="no generated sample"):
+    with pytest.raises(ConfigError, match="no generated samples"):
         mode_coverage_test(torch.tensor([0, 0]), reference_probs=torch.tensor([0.5, 0.5]))
+
+
+def test_samples_outside_every_mode_drop_every_mode():
+    # 200 samples, none within reach of a mode: total collapse, not an error
+    out = mode_coverage_test(torch.tensor([0, 0, 0, 0]), reference_probs=torch.full((4,), 0.24, dtype=torch.float64), n_total=200)
+    assert out["dropped"] == ["0", "1", "2", "3"] and out["flagged"]
+    np.testing.assert_allclose(out["p_low"], _holm(np.array([0.76**200] * 4 + [1.0] * 4))[:4], rtol=1e-9)
+    assert math.isnan(out["kl"]) and math.isnan(out["kl_p_value"]) and out["expected"] == [48.0] * 4
+    far = torch.full((300, 2), 50.0)
+    verdict = _ring_verdict(far)
+    assert verdict["mode_collapse_flagged"] and verdict["modes_dropped"] == 8 and verdict["modes_covered"] == 0
 
 
 def _ring_samples(n, rng, dropped=()):

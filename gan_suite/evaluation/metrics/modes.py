@@ -195,8 +195,8 @@ def mode_coverage_test(
     k = len(g)
     names = mode_names or [str(i) for i in range(k)]
     n = g.sum()
-    if n <= 0:
-        raise ConfigError("mode coverage test: no generated sample falls in any mode")
+    if n <= 0 and (reference_probs is None or not n_total):
+        raise ConfigError("mode coverage test: no generated samples")
     rng = np.random.default_rng(seed)
     if (reference_counts is None) == (reference_probs is None):
         raise ConfigError("give reference_counts or reference_probs, not both")
@@ -211,9 +211,12 @@ def mode_coverage_test(
         p_low = binom.cdf(g, n_total, p)
         p_high = binom.sf(g - 1, n_total, p)
         q = p / p.sum()
-        kl = float(_kl_counts(g[None], q)[0])
-        sims = rng.multinomial(int(n), q, size=KL_NULL_DRAWS)
-        kl_null = _kl_counts(sims.astype(float), q)
+        if n > 0:
+            kl = float(_kl_counts(g[None], q)[0])
+            sims = rng.multinomial(int(n), q, size=KL_NULL_DRAWS)
+            kl_null = _kl_counts(sims.astype(float), q)
+        else:  # every sample outside every mode: no histogram, so no KL; the per-mode tests decide
+            kl, kl_null = math.nan, np.full(KL_NULL_DRAWS, math.nan)
         n_ref = None
     else:
         r = reference_counts.detach().cpu().double().numpy()
@@ -236,7 +239,7 @@ def mode_coverage_test(
     adj_low, adj_high = adjusted[:k], adjusted[k:]
     dropped = [names[i] for i in range(k) if adj_low[i] < level]
     over = [names[i] for i in range(k) if adj_high[i] < level]
-    kl_p = float((1 + (kl_null >= kl).sum()) / (1 + len(kl_null)))
+    kl_p = float((1 + (kl_null >= kl).sum()) / (1 + len(kl_null))) if n > 0 else math.nan
     return {
         "names": names,
         "expected": expected.tolist(),
@@ -246,8 +249,8 @@ def mode_coverage_test(
         "dropped": dropped,
         "over_represented": over,
         "kl": kl,
-        "kl_null_mean": float(np.mean(kl_null[np.isfinite(kl_null)])) if np.isfinite(kl_null).any() else math.inf,
-        "kl_null_q99": float(np.quantile(kl_null, 0.99)),
+        "kl_null_mean": float(np.mean(kl_null[np.isfinite(kl_null)])) if np.isfinite(kl_null).any() else (math.inf if n > 0 else math.nan),
+        "kl_null_q99": float(np.quantile(kl_null, 0.99)) if n > 0 else math.nan,
         "kl_p_value": kl_p,
         "n_generated": int(n if reference_probs is None else n_total),
         "n_reference": None if n_ref is None else int(n_ref),
