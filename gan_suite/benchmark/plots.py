@@ -2,7 +2,12 @@
 
 * ``curves.png``: the main metric over training steps, per variant the mean over seeds as a line
   and the min-max range over seeds as a band.
+* ``seeds.png``: per metric column, every finished seed's value per variant (a strip plot), with
+  the mean and its 95% t interval; NaN seeds are counted in the variant's label.
 * ``samples_<variant>.png``: the last sample picture of each finished seed of a variant, side by side.
+
+Axes fit the metric: integer ticks when every value drawn is an integer (counts such as modes
+covered), and a constant curve gets a visible range around its value instead of a +-0.04 band.
 """
 
 from __future__ import annotations
@@ -70,6 +75,67 @@ def plot_curves(definition: BenchmarkDefinition, results: dict, path: str) -> st
     else:
         ax.text(0.5, 0.5, "no finished run with a curve yet", ha="center", va="center", transform=ax.transAxes)
     ax.grid(alpha=0.3)
+    fit_value_axis(ax, [v for line in ax.get_lines() for v in line.get_ydata()])
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def fit_value_axis(ax, values: list) -> None:
+    """Integer ticks when every value is an integer; a constant set of values gets the range
+    value +- 1 (integers) or +- 5% of it (+-0.5 for zero) instead of matplotlib's tiny band."""
+    from matplotlib.ticker import MaxNLocator
+
+    finite = [float(v) for v in values if math.isfinite(float(v))]
+    if not finite:
+        return
+    integers = all(v == round(v) for v in finite)
+    if integers:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    low, high = min(finite), max(finite)
+    if high - low < 1e-12:
+        pad = 1.0 if integers else (0.05 * abs(low) or 0.5)
+        ax.set_ylim(low - pad, high + pad)
+
+
+def plot_seeds(columns: list, rows: list, path: str, title: str) -> str:
+    """Write ``seeds.png``: one panel per column, each finished seed's value per variant as a dot
+    (jittered sideways), the mean as a bar and its 95% t interval as a line; the variants in bold
+    in the table are marked with a star. ``rows`` are the report's rows (ours only are drawn)."""
+    import numpy as np
+
+    ours = [row for row in rows if row.source == "ours"]
+    fig = Figure(figsize=(max(4.0, 1.1 * len(ours) + 1.5) * min(len(columns), 3), 3.8 * math.ceil(len(columns) / 3)), dpi=110)
+    FigureCanvasAgg(fig)
+    cols = min(len(columns), 3)
+    jitter = np.random.default_rng(0)
+    for k, column in enumerate(columns):
+        ax = fig.add_subplot(math.ceil(len(columns) / 3), cols, k + 1)
+        drawn = []
+        for i, row in enumerate(ours):
+            cell = row.cells[column.key]
+            xs = i + jitter.uniform(-0.12, 0.12, len(cell.values))
+            ax.scatter(xs, cell.values, s=14, alpha=0.8, color="tab:blue", zorder=3)
+            drawn += cell.values
+            if cell.values:
+                ax.hlines(cell.mean, i - 0.25, i + 0.25, color="black", linewidth=1.5, zorder=4)
+            interval = cell.interval
+            if interval is not None:
+                ax.vlines(i + 0.3, interval[0], interval[1], color="tab:red", linewidth=1.5, zorder=4)
+        labels = []
+        for row in ours:
+            cell = row.cells[column.key]
+            lost = cell.nan + cell.absent
+            star = "*" if column.key in row.tied_with_best else ""
+            labels.append(f"{row.label}{star}\nn={cell.n}" + (f" of {row.finished}; {lost} NaN/missing" if lost else ""))
+        ax.set_xticks(range(len(ours)))
+        ax.set_xticklabels(labels, fontsize=7, rotation=30 if len(ours) > 4 else 0, ha="right" if len(ours) > 4 else "center")
+        ax.set_xlim(-0.6, len(ours) - 0.4)
+        ax.set_title(column.label, fontsize=9)
+        ax.grid(alpha=0.3, axis="y")
+        fit_value_axis(ax, drawn)
+    fig.suptitle(f"{title}: value of each seed (dots), mean (black), 95% t interval (red); *: tied with the best", fontsize=9)
+    fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path)
     return path

@@ -1,8 +1,11 @@
 """``gan-suite report DIR``: the benchmark table (Markdown, CSV, LaTeX) and its figures.
 
 One row per variant: mean +- sample standard deviation (ddof = 1) over the finished seeds of each
-metric, finished / planned runs, diverged and failed counts; the best mean of each column (by the
-metric's direction) in bold; then the published rows of the definition, as quoted. Diverged and
+metric, the 95% t interval of the mean and n (with the count of NaN / missing values when some
+finished seeds have none), finished / planned runs, diverged and failed counts. In each column
+with a direction, every variant that Welch's t-test (Holm-corrected) cannot tell from the best
+mean is in bold (see :mod:`gan_suite.benchmark.significance`); a column where no variant differs
+significantly has no bold. Then the published rows of the definition, as quoted. Diverged and
 failed runs contribute no values. Everything is read from ``DIR/benchmark.yaml`` and
 ``DIR/runs/*/result.json``, so shards merge by writing into the same DIR.
 """
@@ -20,6 +23,7 @@ from typing import Optional
 
 from gan_suite.benchmark import results as R
 from gan_suite.benchmark.definition import BenchmarkDefinition, Column, parse_definition
+from gan_suite.benchmark.significance import CONFIDENCE, TEST_NOTE, mean_interval, tied_with_best
 
 
 @dataclass
@@ -28,6 +32,9 @@ class Cell:
 
     values: list
     text: Optional[str] = None  # published cells: the quoted text
+    nan: int = 0  # finished seeds whose value is NaN or infinite
+    absent: int = 0  # finished seeds that report no value
+    p_vs_best: Optional[float] = None  # Holm-adjusted Welch p-value against the column's best
 
     @property
     def n(self) -> int:
@@ -42,6 +49,11 @@ class Cell:
         """Sample standard deviation (ddof = 1); None with fewer than two values."""
         return statistics.stdev(self.values) if len(self.values) > 1 else None
 
+    @property
+    def interval(self) -> Optional[tuple[float, float]]:
+        """95% t interval of the mean over seeds; None with fewer than two values."""
+        return mean_interval(self.values, CONFIDENCE)
+
 
 @dataclass
 class Row:
@@ -52,7 +64,7 @@ class Row:
     planned: int = 0
     diverged: int = 0
     failed: int = 0
-    best: set = field(default_factory=set)
+    tied_with_best: set = field(default_factory=set)  # column keys where this row is in bold
 
 
 def load_report_inputs(out_dir: str) -> tuple[BenchmarkDefinition, dict]:
@@ -95,22 +107,45 @@ def build_rows(definition: BenchmarkDefinition, results: dict) -> tuple[list, li
             elif status == R.FINISHED:
                 row.finished += 1
                 for column in columns:
-                    value = (result.get("metrics") or {}).get(column.key)
-                    if _is_number(value) and math.isfinite(float(value)):
-                        row.cells[column.key].values.append(float(value) * column.scale)
+                    _add_value(row.cells[column.key], (result.get("metrics") or {}).get(column.key), column.scale)
         rows.append(row)
     for column in columns:
         direction = definition.direction(column.key) if column.higher_is_better is None else column.higher_is_better
-        means = [(row.cells[column.key].mean, row) for row in rows if row.cells[column.key].mean is not None]
-        if direction is None or not means:
-            continue
-        best = (max if direction else min)(m for m, _ in means)
-        for mean, row in means:
-            if _format_number(mean, best) == _format_number(best, best):
-                row.best.add(column.key)
+        _mark_tied_with_best(column.key, direction, rows)
     for label, quoted in definition.published.items():
         rows.append(Row(label, "published", {c.key: Cell([], quoted.get(c.key)) for c in columns}))
     return columns, rows
+
+
+def _add_value(cell: Cell, value, scale: float) -> None:
+    """Add one finished seed's value to ``cell``; NaN / inf (numbers or their JSON strings) and
+    missing values are counted, not averaged."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            value = None
+    if not _is_number(value):
+        cell.absent += 1
+    elif not math.isfinite(float(value)):
+        cell.nan += 1
+    else:
+        cell.values.append(float(value) * scale)
+
+
+def _mark_tied_with_best(key: str, higher_is_better: Optional[bool], rows: list) -> None:
+    """Put ``key`` into ``tied_with_best`` of every row the seeds cannot tell from the best
+    (none when every row with a value is tied: a mark that marks all distinguishes nothing)."""
+    groups = {id(row): row.cells[key].values for row in rows if row.cells[key].values}
+    if higher_is_better is None or len(groups) < 2:
+        return
+    comparison = tied_with_best(groups, higher_is_better)
+    by_id = {id(row): row for row in rows}
+    for ident, p in comparison.p_adjusted.items():
+        by_id[ident].cells[key].p_vs_best = p
+    if len(comparison.tied) < len(groups):
+        for ident in comparison.tied:
+            by_id[ident].tied_with_best.add(key)
 
 
 # ---------------------------------------------------------------------- number formatting
@@ -125,6 +160,14 @@ def _decimals(reference: float) -> int:
 
 def _format_number(value: float, reference: Optional[float] = None) -> str:
     return f"{value:.{_decimals(value if reference is None else reference)}f}"
+
+
+def interval_text(cell: Cell) -> Optional[str]:
+    """'[low, high]' of the cell's 95% interval of the mean, in the mean's decimals, or None."""
+    interval = cell.interval
+    if interval is None:
+        return None
+    return f"[{_format_number(interval[0], cell.mean)}, {_format_number(interval[1], cell.mean)}]"
 
 
 def cell_parts(cell: Cell) -> Optional[tuple[str, Optional[str]]]:
@@ -163,15 +206,21 @@ def render_markdown(definition: BenchmarkDefinition, columns: list, rows: list) 
         if row.source == "ours":
             cells = []
             for column in columns:
-                parts = cell_parts(row.cells[column.key])
-                text = "-" if parts is None else (parts[0] if parts[1] is None else f"{parts[0]} ± {parts[1]}")
-                text = f"**{text}**" if column.key in row.best and parts is not None else text
-                cells.append(text + _fewer_note(row, row.cells[column.key]))
+                cell = row.cells[column.key]
+                parts = cell_parts(cell)
+                if parts is None:
+                    cells.append("-" + _count_note(row, cell))
+                    continue
+                text = parts[0] if parts[1] is None else f"{parts[0]} ± {parts[1]}"
+                text = f"**{text}**" if column.key in row.tied_with_best else text
+                interval = interval_text(cell)
+                cells.append(text + (f" {interval}" if interval else "") + _count_note(row, cell))
             counts = [f"{row.finished}/{row.planned}", str(row.diverged), str(row.failed)]
         else:
             cells = [(_md_escape(row.cells[c.key].text.replace("+-", "±")) if row.cells[c.key].text else "") for c in columns]
             counts = ["", "", ""]
         lines.append("| " + " | ".join([_md_escape(row.label), row.source] + counts + cells) + " |")
+    lines += ["", _marks_note(columns, rows)]
     return "\n".join(lines) + "\n"
 
 
@@ -180,22 +229,31 @@ def render_csv(columns: list, rows: list) -> str:
     writer = csv.writer(buffer)
     header = ["variant", "source", "finished", "planned", "diverged", "failed"]
     for column in columns:
-        header += [f"{column.key}_mean", f"{column.key}_std", f"{column.key}_n"]
-    writer.writerow(header + ["best"])
+        key = column.key
+        header += [f"{key}_mean", f"{key}_std", f"{key}_ci_low", f"{key}_ci_high", f"{key}_n", f"{key}_nan", f"{key}_missing", f"{key}_p_vs_best"]
+    writer.writerow(header + ["tied_with_best"])
     for row in rows:
         line = [row.label, row.source]
         if row.source == "ours":
             line += [row.finished, row.planned, row.diverged, row.failed]
             for column in columns:
                 cell = row.cells[column.key]
-                line += ["" if cell.mean is None else repr(cell.mean), "" if cell.std is None else repr(cell.std), cell.n]
+                interval = cell.interval
+                line += [
+                    _repr(cell.mean), _repr(cell.std), _repr(interval and interval[0]), _repr(interval and interval[1]),
+                    cell.n, cell.nan, cell.absent, _repr(cell.p_vs_best),
+                ]
         else:
             line += ["", "", "", ""]
             for column in columns:
                 mean, std = parse_quoted(row.cells[column.key].text)
-                line += ["" if mean is None else mean, "" if std is None else std, ""]
-        writer.writerow(line + [";".join(sorted(row.best))])
+                line += ["" if mean is None else mean, "" if std is None else std, "", "", "", "", "", ""]
+        writer.writerow(line + [";".join(sorted(row.tied_with_best))])
     return buffer.getvalue()
+
+
+def _repr(value: Optional[float]) -> str:
+    return "" if value is None else repr(value)
 
 
 _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
@@ -210,7 +268,8 @@ def render_latex(definition: BenchmarkDefinition, columns: list, rows: list) -> 
     spec = "ll" + "r" * (3 + len(columns))
     header = ["variant", "source", "runs", "div.", "fail."] + [c.label for c in columns]
     lines = [
-        f"% {definition.name}: mean $\\pm$ sample std over finished seeds; generated by gan-suite report",
+        f"% {definition.name}: mean $\\pm$ sample std [95% t interval of the mean] (n) over finished seeds; generated by gan-suite report",
+        "% " + _marks_note(columns, rows),
         f"\\begin{{tabular}}{{{spec}}}",
         "\\hline",
         " & ".join(tex_escape(h) for h in header) + " \\\\",
@@ -223,11 +282,13 @@ def render_latex(definition: BenchmarkDefinition, columns: list, rows: list) -> 
             for column in columns:
                 parts = cell_parts(row.cells[column.key])
                 if parts is None:
-                    cells.append("--")
+                    cells.append("--" + tex_escape(_count_note(row, row.cells[column.key])))
                     continue
+                cell = row.cells[column.key]
                 body = parts[0] if parts[1] is None else f"{parts[0]} \\pm {parts[1]}"
-                body = f"$\\mathbf{{{body}}}$" if column.key in row.best else f"${body}$"
-                cells.append(body + _fewer_note(row, row.cells[column.key]))
+                body = f"$\\mathbf{{{body}}}$" if column.key in row.tied_with_best else f"${body}$"
+                interval = interval_text(cell)
+                cells.append(body + (f" ${interval}$" if interval else "") + tex_escape(_count_note(row, cell)))
             counts = [f"{row.finished}/{row.planned}", str(row.diverged), str(row.failed)]
         else:
             if not published_started:
@@ -240,9 +301,25 @@ def render_latex(definition: BenchmarkDefinition, columns: list, rows: list) -> 
     return "\n".join(lines) + "\n"
 
 
-def _fewer_note(row: Row, cell: Cell) -> str:
-    """' (n=k)' when fewer finished runs than the row's have a finite value for this metric."""
-    return f" (n={cell.n})" if 0 < cell.n < row.finished else ""
+def _count_note(row: Row, cell: Cell) -> str:
+    """' (n=3)'; when some finished seeds have no finite value: ' (n=1 of 2; 1 NaN)'."""
+    lost = [f"{count} {what}" for count, what in ((cell.nan, "NaN"), (cell.absent, "missing")) if count]
+    if not lost:
+        return f" (n={cell.n})" if cell.n else ""
+    return f" (n={cell.n} of {row.finished}; {'; '.join(lost)})"
+
+
+def _marks_note(columns: list, rows: list) -> str:
+    """The footnote that says what bold means and which columns have no significant difference."""
+    ours = [row for row in rows if row.source == "ours"]
+    undecided = [c.label for c in columns if not any(c.key in row.tied_with_best for row in ours) and sum(bool(row.cells[c.key].values) for row in ours) > 1]
+    note = (
+        f"Bold: not significantly different from the best mean of its column ({TEST_NOTE}); "
+        f"[low, high]: {CONFIDENCE:.0%} t interval of the mean over seeds; n: seeds with a finite value."
+    )
+    if undecided:
+        note += f" No variant differs significantly in: {', '.join(undecided)} (no bold there)."
+    return note
 
 
 def _tex_quoted(text: Optional[str]) -> str:
@@ -270,13 +347,13 @@ def _protocol_note(definition: BenchmarkDefinition) -> str:
     steps = f"{definition.steps} training steps" if definition.steps else "the base config's training length"
     return (
         f"Mean ± sample standard deviation over the finished seeds ({len(definition.seeds)} planned per variant), "
-        f"{steps}; evaluation: {'; '.join(parts)}. Bold: best of our rows. Published rows are quoted from the papers."
+        f"{steps}; evaluation: {'; '.join(parts)}. Published rows are quoted from the papers."
     )
 
 
 # ---------------------------------------------------------------------- entry point
 def write_report(out_dir: str, wandb: Optional[bool] = None, plots: bool = True) -> dict:
-    """Write ``DIR/report/table.{md,csv,tex}``, ``curves.png`` and ``samples_<variant>.png``.
+    """Write ``DIR/report/table.{md,csv,tex}``, ``curves.png``, ``seeds.png`` and ``samples_<variant>.png``.
 
     Args:
         wandb: log the table and figures to a W&B run (default: when the benchmark used W&B).
@@ -296,9 +373,10 @@ def write_report(out_dir: str, wandb: Optional[bool] = None, plots: bool = True)
         R.atomic_write_text(path, text)
         written[name] = path
     if plots:
-        from gan_suite.benchmark.plots import plot_curves, plot_samples
+        from gan_suite.benchmark.plots import plot_curves, plot_samples, plot_seeds
 
         written["curves.png"] = plot_curves(definition, results, os.path.join(folder, "curves.png"))
+        written["seeds.png"] = plot_seeds(columns, rows, os.path.join(folder, "seeds.png"), definition.name)
         for variant, path in plot_samples(definition, results, out_dir, folder).items():
             written[f"samples_{variant}.png"] = path
     use_wandb = wandb if wandb is not None else any(r.get("logger") == "wandb" for r in results.values())

@@ -11,6 +11,7 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import stats
 
 from gan_suite.benchmark.definition import parse_definition
 from gan_suite.benchmark.report import write_report
@@ -52,6 +53,28 @@ def bench(tmp_path):
     return tmp_path, parse_definition(raw, resolve_base=False)
 
 
+def _independent_tied(groups, higher_is_better, alpha=0.05):
+    """Variants not significantly worse than the best: Welch p-values from the t statistic and
+    Welch-Satterthwaite degrees of freedom, Holm as a step-down rejection loop."""
+    means = {v: np.mean(x) for v, x in groups.items() if x}
+    best = (max if higher_is_better else min)(means, key=means.get)
+    p = {}
+    for v, x in groups.items():
+        if v == best or len(x) < 2 or len(groups[best]) < 2:  # one seed: nothing to test
+            continue
+        a, b = np.asarray(groups[best]), np.asarray(x)
+        va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+        t = (a.mean() - b.mean()) / np.sqrt(va + vb)
+        df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+        p[v] = 2 * stats.t.sf(abs(t), df)
+    tied = set(means) - set(p)
+    for rank, v in enumerate(sorted(p, key=p.get)):
+        if p[v] * (len(p) - rank) >= alpha:
+            tied |= set(sorted(p, key=p.get)[rank:])
+            break
+    return tied
+
+
 def test_table_values_are_mean_and_std_of_the_result_files(bench):
     out, definition = bench
     written = write_report(str(out), wandb=False)
@@ -70,17 +93,24 @@ def test_table_values_are_mean_and_std_of_the_result_files(bench):
             else:
                 assert row[f"{column.key}_std"] == ""
     assert rows["PacGAN2"]["source"] == "published" and float(rows["PacGAN2"]["modes_covered_mean"]) == 7.9
-    # the best mean of each column is marked (direction: modes and high-quality up, KL down)
-    means = {v: {c.key: float(rows[v][f"{c.key}_mean"]) for c in definition.columns} for v in VARIANTS}
-    for key, pick in (("modes_covered", max), ("high_quality", max), ("mode_kl", min)):
-        best = pick(VARIANTS, key=lambda v: means[v][key])
-        assert key in rows[best]["best"].split(";")
+    # bold: the variants Welch's test (Holm) cannot tell from the best, computed independently
+    for column in definition.columns:
+        groups = {v: [m[column.key] * column.scale for m in (_metrics(v, s) for s in range(3) if STATUSES.get((v, s)) == "finished")] for v in VARIANTS}
+        expected = _independent_tied(groups, definition.direction(column.key))
+        marked = {v for v in VARIANTS if column.key in rows[v]["tied_with_best"].split(";")}
+        assert marked == (expected if len(expected) < len(VARIANTS) else set())
+        for v, values in groups.items():
+            if len(values) > 1:
+                low, high = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=np.std(values, ddof=1) / np.sqrt(len(values)))
+                assert float(rows[v][f"{column.key}_ci_low"]) == pytest.approx(low) and float(rows[v][f"{column.key}_ci_high"]) == pytest.approx(high)
+                assert int(rows[v][f"{column.key}_n"]) == len(values)
     markdown = open(written["table.md"]).read()
-    assert markdown.count("**") == 2 * sum(len(rows[v]["best"].split(";")) for v in VARIANTS if rows[v]["best"])
+    assert markdown.count("**") == 2 * sum(len(rows[v]["tied_with_best"].split(";")) for v in VARIANTS if rows[v]["tied_with_best"])
+    assert "Welch's t-test" in markdown and "Holm" in markdown
     hq = definition.columns[1]
     nonsat = [_metrics("non_saturating", s)["high_quality"] * hq.scale for s in range(3)]
     shown = f"{statistics.fmean(nonsat):.2f} ± {statistics.stdev(nonsat):.2f}"
-    assert shown in markdown  # high-quality in percent, 2 decimals for values >= 1
+    assert shown in markdown and "(n=3)" in markdown  # high-quality in percent, 2 decimals for values >= 1
     assert "| wgan_gp | ours | 1/3 | 0 | 1 |" in markdown and "7.9 ± 0.1" in markdown
 
 
@@ -95,7 +125,7 @@ def test_latex_table_is_well_formed(bench, tmp_path_factory):
     assert body.count("{") == body.count("}")
     assert tex.count("\\begin{tabular}") == 1 and tex.rstrip().endswith("\\end{tabular}")
     assert "non\\_saturating" in tex and not re.search(r"(?<!\\)_", tex.replace("\\_", ""))
-    assert "high-quality \\%" in tex and "\\mathbf{" in tex
+    assert "high-quality \\%" in tex
     columns = 5 + len(definition.columns)
     rows = [line for line in tex.splitlines() if line.endswith("\\\\")]
     assert len(rows) == 1 + len(VARIANTS) + len(definition.published)

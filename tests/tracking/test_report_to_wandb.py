@@ -27,4 +27,5 @@ def test_report_logs_the_table_to_wandb(tmp_path, monkeypatch):
     summary = json.loads(out.stdout)["summary"]
     assert summary["tiny/table"]["_type"] == "table-file" and summary["tiny/table"]["nrows"] == 3  # 2 variants + 1 published
     assert summary["tiny/curves"]["_type"] == "images/separated"
+    assert summary["tiny/seeds"]["_type"] == "images/separated"  # the per-seed strip plot
     assert os.path.isfile(written["table.md"])
