@@ -64,8 +64,11 @@ def _call(evaluate_fn: Callable, ckpt: str, protocol: Protocol, definition: Benc
         kwargs.setdefault("batch_size", definition.evaluation_batch_size)
     kwargs.update(device=device, out_dir=out_dir, seed=definition.evaluation_seed)
     try:
-        if "progress" in inspect.signature(evaluate_fn).parameters:
+        parameters = inspect.signature(evaluate_fn).parameters
+        if "progress" in parameters:
             kwargs.setdefault("progress", False)
+        if "bootstrap" in parameters:  # the report's intervals come from the seeds; a protocol may still ask
+            kwargs.setdefault("bootstrap", 0)
     except (TypeError, ValueError):
         pass
     return evaluate_fn(ckpt, **kwargs)

@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 import torch
 
 from gan_suite.errors import ConfigError
+from gan_suite.evaluation.bootstrap import DEFAULT_RESAMPLES
 from gan_suite.evaluation.checkpoint import build_datamodule, load_generator
 from gan_suite.evaluation.metrics.registry import check_metric_names, metric_names, needs_of
 from gan_suite.evaluation.protocol import (
@@ -27,6 +28,7 @@ from gan_suite.evaluation.protocol import (
     default_num_samples,
     evaluation_context,
     format_table,
+    metric_intervals,
     mode_labeller,
     reference_sets,
 )
@@ -61,6 +63,7 @@ def evaluate_checkpoint(
     significance: float = 0.01,
     copy_quantile: float = 0.01,
     copy_per_class: bool = True,
+    bootstrap: int = DEFAULT_RESAMPLES,
 ) -> dict:
     """Evaluate the generator of ``ckpt_path``.
 
@@ -74,9 +77,12 @@ def evaluate_checkpoint(
         out_dir: where ``metrics.json`` and pictures go (default ``<run dir>/evaluation``).
         seed: seed of the evaluation noise.
         weights_path: weights file of the extractor (e.g. the Inception ``.pth``) for offline use.
+        bootstrap: resamples of the generated set behind each metric's interval (0: none); see
+            :mod:`gan_suite.evaluation.bootstrap`.
 
     Returns:
-        ``{"metrics": {...}, "protocol": {...}, "warnings": [...], "files": {...}}`` (also written
+        ``{"metrics": {...}, "intervals": {key: [low, high]}, "not_bootstrapped": {key: reason},
+        "protocol": {...}, "warnings": [...], "files": {...}}`` (also written
         to ``<out_dir>/metrics.json``).
     """
     started = time.time()
@@ -129,8 +135,11 @@ def evaluate_checkpoint(
 
     values = compute_metrics(names, fake, real, train, heldout, context=context, out_dir=out_dir, log=note)
     files = values.pop("files", {})
+    uncertainty = metric_intervals(names, fake, real, train, heldout, context, values, bootstrap, seed, progress)
     result = {
         "metrics": values,
+        "intervals": uncertainty["intervals"],
+        "not_bootstrapped": uncertainty["not_bootstrapped"],
         "protocol": {
             "checkpoint": os.path.abspath(ckpt_path),
             "iteration": trained.iteration,
@@ -147,6 +156,7 @@ def evaluate_checkpoint(
             "significance": significance,
             "copy_quantile": copy_quantile if "memorisation" in names else None,
             "copy_per_class": copy_per_class if "memorisation" in names else None,
+            "bootstrap": uncertainty["bootstrap"],
             "device": str(device),
             "seconds": round(time.time() - started, 2),
         },
@@ -190,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--significance", type=probability, default=0.01, help="level of the copying and mode-collapse tests (0.01)")
     p.add_argument("--copy-quantile", type=probability, default=0.01, help="held-out quantile below which a sample counts as a copy (0.01)")
     p.add_argument("--copy-pooled", action="store_true", help="copy test against the whole held-out null, not per classifier class")
+    p.add_argument("--bootstrap", type=int_at_least(0), default=DEFAULT_RESAMPLES, help=f"resamples of the generated set behind each metric's 95%% interval ({DEFAULT_RESAMPLES}; 0: none)")
     p.add_argument("--no-ema", action="store_true", help="evaluate the raw generator even when an EMA copy exists")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -217,13 +228,14 @@ def main(argv: Sequence[str]) -> int:
         significance=args.significance,
         copy_quantile=args.copy_quantile,
         copy_per_class=not args.copy_pooled,
+        bootstrap=args.bootstrap,
     )
     proto = result["protocol"]
     print(
         f"{proto['extractor']['name']} features, {proto['n_generated']} generated vs {proto['n_real']} real "
         f"({proto['real_split']} split of {proto['data']['name']}), step {proto['iteration']}, seed {proto['seed']}"
     )
-    print(format_table(result["metrics"]))
+    print(format_table(result["metrics"], result["intervals"]))
     out = os.path.dirname(result["protocol"]["checkpoint"])
     print(f"written: {os.path.join(args.out or os.path.join(os.path.dirname(out), 'evaluation'), 'metrics.json')}")
     for name, path in result["files"].items():

@@ -106,18 +106,38 @@ def compute_metrics(
     return M.compute_metrics(names, inputs)
 
 
+def metric_intervals(names, fake, real, train, heldout, context, values: dict, resamples: int, seed: int, progress: bool = False) -> dict:
+    """Bootstrap intervals of ``values`` (see :func:`gan_suite.evaluation.bootstrap.bootstrap_intervals`)."""
+    import sys
+
+    from gan_suite.evaluation.bootstrap import bootstrap_intervals
+
+    inputs = MetricInputs(fake=fake, real=real, train=train, heldout=heldout, context=context or EvaluationContext())
+    out = bootstrap_intervals(names, inputs, values, resamples=resamples, seed=seed)
+    if progress and out["intervals"]:
+        print(f"bootstrap: {resamples} resamples in {out['bootstrap']['seconds']:.1f} s", file=sys.stderr)
+    return out
+
+
 def scalar_metrics(values: dict) -> dict:
     """The plain numbers of a metric dict (no flags, lists, tables or verdicts), for loggers."""
     return {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def format_table(values: dict) -> str:
-    """A two-column text table of metric values for the terminal, then each verdict with its
-    evidence."""
-    rows = [(key, format_value(value)) for key, value in values.items() if key not in ("verdicts", "files", "mode_table")]
+def format_table(values: dict, intervals: Optional[dict] = None, level: float = 0.95) -> str:
+    """A text table of metric values for the terminal (with their bootstrap intervals when
+    ``intervals`` maps keys to [low, high]), then each verdict with its evidence."""
+    intervals = intervals or {}
+    hidden = ("verdicts", "files", "mode_table", "fd_inf_fit")
+    rows = [(key, format_value(value)) for key, value in values.items() if key not in hidden]
     width = max((len(k) for k, _ in rows), default=6)
-    lines = [f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 10}"]
-    lines += [f"{k:<{width}}  {v}" for k, v in rows]
+    value_width = max((len(v) for _, v in rows), default=10) if intervals else 0
+    heading = f"{'metric':<{width}}  {'value':<{value_width}}" + (f"  {level:.0%} bootstrap interval" if intervals else "")
+    lines = [heading.rstrip(), f"{'-' * width}  {'-' * max(value_width, 10)}" + ("  " + "-" * 24 if intervals else "")]
+    for k, v in rows:
+        interval = intervals.get(k)
+        shown = f"  [{format_value(float(interval[0]))}, {format_value(float(interval[1]))}]" if interval else ""
+        lines.append(f"{k:<{width}}  {v:<{value_width}}{shown}".rstrip())
     for name, verdict in (values.get("verdicts") or {}).items():
         lines.append("")
         lines.append(f"{name}: {'FLAGGED' if verdict['flagged'] else 'not flagged'}")

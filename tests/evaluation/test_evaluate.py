@@ -72,6 +72,7 @@ def test_evaluate_with_inception_from_a_weights_file(quickstart_ckpt, tmp_path):
     result = evaluate_checkpoint(
         quickstart_ckpt, features="inception", weights_path=weights, num_samples=16, num_real=16,
         metrics=["fid", "is", "kid"], batch_size=16, out_dir=str(tmp_path), progress=False, kid_subset_size=8,
+        bootstrap=0,  # 2048-d FID replicates take seconds each here; tests/evaluation/test_uncertainty.py covers them
     )
     assert result["protocol"]["extractor"]["feature_dim"] == 2048
     assert all(v == v for v in result["metrics"].values())
@@ -135,10 +136,10 @@ def test_a_missing_checkpoint_is_a_one_line_error(tmp_path, capsys):
 def test_stacked_mnist_modes_are_counted_over_1000_classes(tmp_path):
     spec = {"class_path": "gan_suite.data.StackedMNIST", "init_args": {"num_samples": 3000, "heldout_samples": 500}}
     real = replay_checkpoint(str(tmp_path / "stacked.ckpt"), ReplayGenerator(data_spec=spec, split="train"), spec)
-    m = evaluate_checkpoint(real, num_samples=2000, metrics=["modes"], out_dir=str(tmp_path), progress=False)["metrics"]
+    m = evaluate_checkpoint(real, num_samples=2000, metrics=["modes"], out_dir=str(tmp_path), progress=False, bootstrap=0)["metrics"]
     # 2,000 draws (with replacement) from 3,000 stacked digits spread over 1000 classes cover
     # most but not all classes (761 with these seeds)
     assert m["modes_total"] == 1000 and 600 < m["modes_covered"] < 940
     one = replay_checkpoint(str(tmp_path / "one.ckpt"), ReplayGenerator(data_spec=spec, split="train", classes=[123]), spec)
-    m1 = evaluate_checkpoint(one, num_samples=500, metrics=["modes"], out_dir=str(tmp_path), progress=False)["metrics"]
+    m1 = evaluate_checkpoint(one, num_samples=500, metrics=["modes"], out_dir=str(tmp_path), progress=False, bootstrap=0)["metrics"]
     assert m1["modes_covered"] <= 5 and m1["mode_collapse_flagged"]

@@ -17,7 +17,7 @@ from gan_suite.evaluation.metrics.registry import (
 )
 from gan_suite.evaluation.streaming import FeatureSet
 
-BUILT_IN = ["fid", "is", "kid", "pr", "dc", "memorisation", "modes"]
+BUILT_IN = ["fid", "fd_inf", "is", "kid", "pr", "dc", "memorisation", "modes"]
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_built_in_metrics_and_their_declared_directions():
     assert direction("fid") is False and direction("precision") is True and direction("copy_p_value") is None
     assert direction("gan/kid_mean") is False  # protocol-prefixed result keys
     assert direction("not_a_metric") is None
-    assert default_metrics(EvaluationContext(extractor="raw2d", mixture="ring8")) == ["fid", "pr", "dc", "modes"]
+    assert default_metrics(EvaluationContext(extractor="raw2d", mixture="ring8")) == ["fid", "fd_inf", "pr", "dc", "modes"]
     digits = EvaluationContext(extractor="mnist_classifier", has_logits=True, data_name="mnist_bundled", num_classes=10)
     assert default_metrics(digits) == BUILT_IN
     assert default_metrics(EvaluationContext(extractor="inception", has_logits=True)) == BUILT_IN[:-1]
@@ -74,7 +74,7 @@ def test_registration_and_name_errors(mean_norm):
         register_metric("mean_norm", outputs=[], description="")(lambda inputs: {})
     with pytest.raises(ValueError, match="unknown needs"):
         register_metric("other", outputs=[], description="", needs={"images"})
-    with pytest.raises(ConfigError, match=r"unknown metric\(s\) fdi; choose from: fid, is, kid"):
+    with pytest.raises(ConfigError, match=r"unknown metric\(s\) fdi; choose from: fid, fd_inf, is, kid"):
         check_metric_names(["fid", "fdi"])
     with pytest.raises(ConfigError, match="is not a score"):
         from gan_suite.evaluation.callback import EvaluationCallback

@@ -4,6 +4,7 @@ features -> statistics -> value, one concern per file:
     registry.py          the metric registry: names, needs, defaults, directions, verdicts
     knn.py               chunked exact k-NN searches shared by the k-NN based metrics
     fid.py               FeatureMoments (streamed mean/covariance) and FID
+    fd_infinity.py       FD-infinity: FID extrapolated in 1/N (Chong & Forsyth 2020)
     inception_score.py   Inception Score from logits (torch-fidelity's arithmetic)
     kid.py               Kernel Inception Distance (torch-fidelity's arithmetic)
     precision_recall.py  improved precision/recall (Kynkaanniemi et al. 2019)
@@ -30,6 +31,7 @@ from gan_suite.evaluation.metrics.registry import (  # noqa: I001  (registration
     register_metric,
 )
 from gan_suite.evaluation.metrics.fid import FeatureMoments, fid_from_features, fid_from_moments
+from gan_suite.evaluation.metrics.fd_infinity import fd_infinity
 from gan_suite.evaluation.metrics.inception_score import inception_score
 from gan_suite.evaluation.metrics.kid import kernel_inception_distance
 from gan_suite.evaluation.metrics.precision_recall import precision_recall
@@ -69,6 +71,7 @@ __all__ = [
     "default_metrics",
     "density_coverage",
     "direction",
+    "fd_infinity",
     "fid_from_features",
     "fid_from_moments",
     "get_metric",

@@ -16,7 +16,7 @@ import torch
 
 from gan_suite.evaluation.metrics._validate import check_features
 from gan_suite.evaluation.metrics.knn import count_within_radii, knn, kth_nn_radius
-from gan_suite.evaluation.metrics.registry import MetricInputs, Output, register_metric
+from gan_suite.evaluation.metrics.registry import KNN_NO_BOOTSTRAP, MetricInputs, Output, register_metric
 
 
 def density_coverage(
@@ -41,6 +41,7 @@ def density_coverage(
     outputs=[Output("density", True, "density"), Output("coverage", True, "coverage")],
     needs={"real"},
     description="density and coverage (k = 5)",
+    bootstrap=KNN_NO_BOOTSTRAP,
 )
 def _dc_metric(inputs: MetricInputs) -> dict:
     return density_coverage(inputs.real.features, inputs.fake.features, k=5)

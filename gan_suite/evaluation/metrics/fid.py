@@ -138,9 +138,73 @@ def fid_from_moments(a: FeatureMoments, b: FeatureMoments) -> float:
     return float(value)
 
 
+class FrechetToReference:
+    """Frechet distance of many (mean, covariance) pairs to one fixed reference, for bootstrap
+    replicates and FD-infinity fits.
+
+    The reference's square root R = S_r^(1/2) is computed once (symmetric eigendecomposition);
+    each distance then needs one symmetric eigenvalue problem, since
+    Tr (S_r S_g)^(1/2) = Tr (R S_g R)^(1/2): about three times cheaper than the general
+    eigenvalues torch-fidelity's point estimate uses, and the same value up to rounding.
+    """
+
+    def __init__(self, mean: torch.Tensor, cov: torch.Tensor):
+        self.mean = mean.to(torch.float64)
+        self.cov = cov.to(torch.float64)
+        eigenvalues, vectors = torch.linalg.eigh(self.cov)
+        self.root = (vectors * eigenvalues.clamp_min(0).sqrt()) @ vectors.T
+        self.trace = torch.trace(self.cov)
+
+    def __call__(self, mean: torch.Tensor, cov: torch.Tensor) -> float:
+        """FID between the reference and mean [D], covariance [D, D]."""
+        cov = cov.to(torch.float64)
+        middle = self.root @ cov @ self.root
+        root_trace = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0).sqrt().sum()
+        gap = mean.to(torch.float64) - self.mean
+        return float(gap @ gap + self.trace + torch.trace(cov) - 2 * root_trace)
+
+
+def weighted_moments(centred: torch.Tensor, weights: torch.Tensor, shift: torch.Tensor, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean [D], unbiased covariance [D, D]) of a weighted sample, e.g. a bootstrap resample
+    given by its counts.
+
+    Args:
+        centred: [N, D] features minus ``shift`` (float32 is enough: centring removes the
+            cancellation that raw second moments suffer).
+        weights: [N] how often each row occurs (sum = sample size).
+        shift: [D] float64 added back to the mean.
+    """
+    total = float(weights.sum())
+    first = torch.zeros(centred.shape[1], dtype=torch.float64)
+    second = torch.zeros(centred.shape[1], centred.shape[1], dtype=torch.float64)
+    for lo in range(0, centred.shape[0], chunk):
+        x, w = centred[lo : lo + chunk], weights[lo : lo + chunk].to(centred.dtype)
+        first += (w @ x).double()
+        second += ((x * w[:, None]).T @ x).double()
+    mean = first / total
+    cov = (second - total * torch.outer(mean, mean)) / (total - 1)
+    return mean + shift, cov
+
+
 def fid_from_features(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
     """FID between features [N_a, D] and [N_b, D] (any float dtype, any device)."""
     return fid_from_moments(FeatureMoments.from_features(feats_a), FeatureMoments.from_features(feats_b))
+
+
+def _prepare_fid_bootstrap(inputs: MetricInputs):
+    """FID of bootstrap resamples from their counts: the real reference's square root once, then
+    weighted moments of the centred generated features per resample (no copy of the resample)."""
+    real = FeatureMoments.from_features(inputs.real.features)
+    reference = FrechetToReference(real.mean, real.cov)
+    features = inputs.fake.features
+    shift = FeatureMoments.from_features(features).mean
+    centred = (features.to(torch.float64) - shift).to(features.dtype)
+
+    def replicate(counts: torch.Tensor) -> dict:
+        return {"fid": reference(*weighted_moments(centred, counts, shift))}
+
+    replicate.takes_counts = True
+    return replicate
 
 
 @register_metric(
@@ -148,6 +212,7 @@ def fid_from_features(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
     outputs=[Output("fid", False, "FID")],
     needs={"real"},
     description="Frechet distance between real and generated feature distributions",
+    bootstrap=_prepare_fid_bootstrap,
 )
 def _fid_metric(inputs: MetricInputs) -> dict:
     n, dim = min(len(inputs.fake), len(inputs.real)), inputs.fake.features.shape[1]

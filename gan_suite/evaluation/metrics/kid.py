@@ -81,6 +81,8 @@ def kernel_inception_distance(
     needs={"real"},
     default_when=lambda ctx: ctx.extractor != "raw2d",
     description="Kernel Inception Distance (cubic polynomial kernel, 100 subsets)",
+    bootstrap="not bootstrapped: KID already averages 100 random subsets of the generated set, and kid_std is their spread; "
+    "each resample would cost as much as the KID itself",
 )
 def _kid_metric(inputs: MetricInputs) -> dict:
     wanted = inputs.option("kid_subset_size", 1000)

@@ -201,6 +201,8 @@ def _copy_distances(inputs: MetricInputs, max_shift: int, flips: bool) -> dict:
     needs={"train", "heldout", "pixels", "labels"},
     default_when=lambda ctx: ctx.extractor != "raw2d",
     verdict="copying_flagged",
+    bootstrap="a verdict with its own calibrated test and interval (copy_excess_ci); resampling duplicates "
+    "generated samples, which the nearest-neighbour distances would then see",
     description="per-sample copy test calibrated on held-out data (+ C_T, authenticity, copy gallery)",
 )
 def _memorisation_metric(inputs: MetricInputs) -> dict:

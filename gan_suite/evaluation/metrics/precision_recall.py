@@ -17,7 +17,7 @@ import torch
 
 from gan_suite.evaluation.metrics._validate import check_features
 from gan_suite.evaluation.metrics.knn import any_within_radii, kth_nn_radius
-from gan_suite.evaluation.metrics.registry import MetricInputs, Output, register_metric
+from gan_suite.evaluation.metrics.registry import KNN_NO_BOOTSTRAP, MetricInputs, Output, register_metric
 
 
 def precision_recall(
@@ -41,6 +41,7 @@ def precision_recall(
     outputs=[Output("precision", True, "precision"), Output("recall", True, "recall")],
     needs={"real"},
     description="improved precision and recall (k = 3)",
+    bootstrap=KNN_NO_BOOTSTRAP,
 )
 def _pr_metric(inputs: MetricInputs) -> dict:
     result = precision_recall(inputs.real.features, inputs.fake.features, k=3)

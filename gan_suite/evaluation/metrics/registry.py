@@ -6,7 +6,10 @@ A metric is one file of pure arithmetic plus one ``@register_metric`` declaratio
     ``labels``, ``pixels``),
   * when it is on by default (a predicate over :class:`EvaluationContext`),
   * its outputs: each key with its direction (higher/lower is better, or neither) and display,
-  * its verdict, if it gives one (a flag with the evidence behind it).
+  * its verdict, if it gives one (a flag with the evidence behind it),
+  * how its bootstrap interval is made (:mod:`gan_suite.evaluation.bootstrap`): by running it
+    again on each resample of the generated set (the default), by a cheaper function of the
+    resamples' counts, or not at all (then a sentence that says why).
 The ``evaluate`` command, the in-training callback, the benchmark runner and the report read
 names, defaults, directions and labels from here; nothing else lists metrics.
 
@@ -22,6 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 from gan_suite.errors import ConfigError
+
+#: why the k-NN metrics carry no bootstrap interval
+KNN_NO_BOOTSTRAP = (
+    "not bootstrapped: every resample would be a full k-NN search, and samples a resample duplicates "
+    "become each other's nearest neighbours"
+)
 
 #: what a metric may need besides the generated samples' features
 NEEDS = frozenset({"real", "train", "heldout", "logits", "labels", "pixels"})
@@ -88,6 +97,10 @@ class MetricSpec:
     default_when: Callable[[EvaluationContext], bool]
     description: str
     verdict: Optional[str] = None  # key of the flag this metric decides, if any
+    #: True: recompute on each resample of the generated set; a function ``prepare(inputs)``
+    #: returning ``replicate(counts [N] int) -> {key: value}`` (``counts``: how often each
+    #: generated sample occurs in the resample); or the reason why the metric has no interval
+    bootstrap: Any = True
 
 
 _REGISTRY: dict[str, MetricSpec] = {}
@@ -105,6 +118,7 @@ def register_metric(
     needs: Iterable[str] = (),
     default_when: Callable[[EvaluationContext], bool] = _always,
     verdict: Optional[str] = None,
+    bootstrap: Any = True,
 ):
     """Decorator: register ``compute(inputs: MetricInputs) -> {key: value}`` under ``name``."""
     needs = frozenset(needs)
@@ -114,7 +128,7 @@ def register_metric(
     def decorate(compute: Callable[[MetricInputs], dict]):
         if name in _REGISTRY:
             raise ValueError(f"metric {name!r} is registered twice")
-        _REGISTRY[name] = MetricSpec(name, compute, tuple(outputs), needs, default_when, description, verdict)
+        _REGISTRY[name] = MetricSpec(name, compute, tuple(outputs), needs, default_when, description, verdict, bootstrap)
         return compute
 
     return decorate
