@@ -1,4 +1,4 @@
-"""Base class of the feature extractors: images in, a dict of float32 features (and logits) out."""
+"""Base class of the feature extractors: images in, a dict of float32 (or float64) features (and logits) out."""
 
 from __future__ import annotations
 
@@ -62,13 +62,29 @@ class FeatureExtractor(nn.Module):
     num_classes: Optional[int] = None
     feature_layer: str = ""
     logits_layer: Optional[str] = None
+    #: True when the network can run in float64 (``use_dtype(torch.float64)`` then converts it);
+    #: otherwise float64 mode runs the network in float32 and returns float64 outputs
+    float64_network: bool = False
 
     def __init__(self) -> None:
         super().__init__()
+        self.output_dtype = torch.float32
         self.training = False  # subclasses call freeze() once their networks exist
         self.weights_path: Optional[str] = None
         self.weights_label: str = "none"  # used by describe() when weights_path is None
         self._weights_sha256: Optional[str] = None
+
+    def use_dtype(self, dtype: torch.dtype) -> "FeatureExtractor":
+        """Outputs in ``dtype`` (float32 or float64); the network too when it supports float64."""
+        self.output_dtype = dtype
+        if self.float64_network:
+            self.to(dtype)
+        return self
+
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype the network runs in (the parameters' dtype; float32 without parameters)."""
+        return next((p.dtype for p in self.parameters()), self.output_dtype if self.float64_network else torch.float32)
 
     def extract(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Subclass hook: same contract as ``forward``."""
@@ -76,10 +92,11 @@ class FeatureExtractor(nn.Module):
 
     def forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
         """images [N, C, H, W] float in [-1, 1] (or [N, 2] points for ``raw2d``) ->
-        {"features": [N, D] float32, "logits": [N, K] float32 (only when num_classes is not None)}."""
+        {"features": [N, D], "logits": [N, K] (only when num_classes is not None)}, in
+        ``output_dtype`` (float32 unless ``use_dtype`` says otherwise)."""
         with torch.no_grad():
             out = self.extract(images)
-        return {key: value.float() for key, value in out.items()}
+        return {key: value.to(self.output_dtype) for key, value in out.items()}
 
     def train(self, mode: bool = True) -> "FeatureExtractor":
         # Frozen: a parent module's .train() must not switch BatchNorm/Dropout to training mode.
@@ -94,7 +111,7 @@ class FeatureExtractor(nn.Module):
         """The measurement protocol as a JSON-ready dict (for metrics.json)."""
         if self.weights_path is not None and self._weights_sha256 is None:
             self._weights_sha256 = sha256_of_file(self.weights_path)
-        return {
+        described = {
             "name": self.name,
             "weights": os.path.basename(self.weights_path) if self.weights_path else self.weights_label,
             "weights_path": self.weights_path,
@@ -104,3 +121,7 @@ class FeatureExtractor(nn.Module):
             "logits_layer": self.logits_layer,
             "num_classes": self.num_classes,
         }
+        if self.output_dtype != torch.float32:  # float32 descriptions (and cache keys) stay as they were
+            described["dtype"] = str(self.output_dtype).removeprefix("torch.")
+            described["network_dtype"] = str(self.compute_dtype).removeprefix("torch.")
+        return described

@@ -77,6 +77,7 @@ class MnistClassifier(FeatureExtractor):
 
     feature_dim = 128
     num_classes = 10
+    float64_network = True
     feature_layer = "penultimate (128, after ReLU)"
     logits_layer = "head (10)"
 
@@ -104,7 +105,7 @@ class MnistClassifier(FeatureExtractor):
                 "(for Stacked MNIST use classify_channels)"
             )
         check_images(images, "mnist_classifier", channels=(1,))
-        features, logits = self.net(_to_28(images.float()))
+        features, logits = self.net(_to_28(images.to(self.compute_dtype)))
         return {"features": features, "logits": logits}
 
     def classify(self, images: torch.Tensor) -> torch.Tensor:
@@ -140,7 +141,7 @@ class StackedMnistClassifier(MnistClassifier):
     def extract(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
         check_images(images, "mnist_classifier_stacked", channels=(3,))
         n, c, h, w = images.shape
-        features, logits = self.net(_to_28(images.float().reshape(n * c, 1, h, w)))
+        features, logits = self.net(_to_28(images.to(self.compute_dtype).reshape(n * c, 1, h, w)))
         logp = F.log_softmax(logits, dim=1).view(n, 3, 10)
         joint = logp[:, 0, :, None, None] + logp[:, 1, None, :, None] + logp[:, 2, None, None, :]
         return {"features": features.reshape(n, 3 * 128), "logits": joint.reshape(n, 1000)}

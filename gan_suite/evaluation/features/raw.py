@@ -18,6 +18,7 @@ class Raw2D(FeatureExtractor):
 
     feature_dim = 2
     feature_layer = "input coordinates"
+    float64_network = True
 
     def __init__(self) -> None:
         super().__init__()

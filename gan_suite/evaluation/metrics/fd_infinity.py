@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from gan_suite.evaluation.metrics.fid import FeatureMoments, FrechetToReference
+from gan_suite.evaluation.metrics.fid import FeatureMoments, FrechetToReference, _moments
 from gan_suite.evaluation.metrics.registry import MetricInputs, Output, register_metric
 
 #: sizes of the fit, and the smallest as a share of the generated set
@@ -67,9 +67,10 @@ def fd_infinity(reference: FrechetToReference, features: torch.Tensor, sizes: Op
     needs={"real"},
     description="FD-infinity: FID at 15 generated-set sizes, extrapolated linearly in 1/N to N -> infinity",
     bootstrap="an extrapolation over subsets of the generated set: the standard error of its intercept is in fd_inf_fit",
+    real_moments_suffice=True,
 )
 def _fd_inf_metric(inputs: MetricInputs) -> dict:
-    real = FeatureMoments.from_features(inputs.real.features)
+    real = _moments(inputs.real)
     sizes = fd_infinity_sizes(len(inputs.fake))
     if sizes[0] < inputs.fake.features.shape[1]:
         inputs.note(f"FD-infinity: its smallest subset ({sizes[0]}) has fewer samples than feature dimensions")

@@ -194,11 +194,11 @@ def fid_from_features(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
 def _prepare_fid_bootstrap(inputs: MetricInputs):
     """FID of bootstrap resamples from their counts: the real reference's square root once, then
     weighted moments of the centred generated features per resample (no copy of the resample)."""
-    real = FeatureMoments.from_features(inputs.real.features)
+    real = _moments(inputs.real)
     reference = FrechetToReference(real.mean, real.cov)
     features = inputs.fake.features
-    shift = FeatureMoments.from_features(features).mean
-    centred = (features.to(torch.float64) - shift).to(features.dtype)
+    shift = _moments(inputs.fake).mean
+    centred = (features.to(torch.float64) - shift).to(torch.float32 if features.dtype == torch.float16 else features.dtype)
 
     def replicate(counts: torch.Tensor) -> dict:
         return {"fid": reference(*weighted_moments(centred, counts, shift))}
@@ -213,9 +213,21 @@ def _prepare_fid_bootstrap(inputs: MetricInputs):
     needs={"real"},
     description="Frechet distance between real and generated feature distributions",
     bootstrap=_prepare_fid_bootstrap,
+    streams=True,
+    real_moments_suffice=True,
 )
 def _fid_metric(inputs: MetricInputs) -> dict:
-    n, dim = min(len(inputs.fake), len(inputs.real)), inputs.fake.features.shape[1]
+    real, fake = _moments(inputs.real), _moments(inputs.fake)
+    n, dim = min(real.n, fake.n), fake.dim
     if n < dim:
         inputs.note(f"FID with {n} samples for {dim}-d features: covariances are rank-deficient, expect a biased value")
-    return {"fid": fid_from_features(inputs.real.features, inputs.fake.features)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # noted above, once
+        return {"fid": fid_from_moments(real, fake)}
+
+
+def _moments(feature_set) -> FeatureMoments:
+    """A feature set's streamed moments when it has them, else those of its features."""
+    if getattr(feature_set, "moments", None) is not None:
+        return feature_set.moments
+    return FeatureMoments.from_features(feature_set.features)

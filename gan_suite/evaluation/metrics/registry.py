@@ -101,6 +101,10 @@ class MetricSpec:
     #: returning ``replicate(counts [N] int) -> {key: value}`` (``counts``: how often each
     #: generated sample occurs in the resample); or the reason why the metric has no interval
     bootstrap: Any = True
+    #: True when the metric needs only the streamed moments of the generated features
+    streams: bool = False
+    #: True when the real side may be given as moments only (a mu/sigma statistics file)
+    real_moments_suffice: bool = False
 
 
 _REGISTRY: dict[str, MetricSpec] = {}
@@ -119,6 +123,8 @@ def register_metric(
     default_when: Callable[[EvaluationContext], bool] = _always,
     verdict: Optional[str] = None,
     bootstrap: Any = True,
+    streams: bool = False,
+    real_moments_suffice: bool = False,
 ):
     """Decorator: register ``compute(inputs: MetricInputs) -> {key: value}`` under ``name``."""
     needs = frozenset(needs)
@@ -128,7 +134,7 @@ def register_metric(
     def decorate(compute: Callable[[MetricInputs], dict]):
         if name in _REGISTRY:
             raise ValueError(f"metric {name!r} is registered twice")
-        _REGISTRY[name] = MetricSpec(name, compute, tuple(outputs), needs, default_when, description, verdict, bootstrap)
+        _REGISTRY[name] = MetricSpec(name, compute, tuple(outputs), needs, default_when, description, verdict, bootstrap, streams, real_moments_suffice)
         return compute
 
     return decorate
@@ -157,6 +163,12 @@ def check_metric_names(names: Sequence[str]) -> list[str]:
 def default_metrics(ctx: EvaluationContext) -> list[str]:
     """The metrics that apply by default in this context, in registration order."""
     return [spec.name for spec in _REGISTRY.values() if spec.default_when(ctx)]
+
+
+def need_kept_features(names: Sequence[str], bootstrap: int = 0) -> bool:
+    """Whether the generated features must be kept (not only their moments): some metric needs
+    them, or bootstrap resamples are asked for."""
+    return bootstrap > 0 or not all(get_metric(n).streams for n in names)
 
 
 def needs_of(names: Sequence[str]) -> frozenset:
