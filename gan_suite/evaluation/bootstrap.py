@@ -63,7 +63,7 @@ def bootstrap_intervals(names, inputs: MetricInputs, values: dict, resamples: in
             continue
         if isinstance(spec.bootstrap, str):
             skipped.update({key: spec.bootstrap for key in keys})
-        else:
+        elif resamples > 0 and n > 1:
             plans.append((spec.bootstrap(quiet) if callable(spec.bootstrap) else spec.compute, keys))
     keys = [key for _, plan_keys in plans for key in plan_keys]
     intervals: dict = {}

@@ -20,7 +20,7 @@ import torch
 from gan_suite.errors import ConfigError
 from gan_suite.evaluation.bootstrap import DEFAULT_RESAMPLES
 from gan_suite.evaluation.checkpoint import build_datamodule, load_generator
-from gan_suite.evaluation.metrics.registry import check_metric_names, metric_names, needs_of
+from gan_suite.evaluation.metrics.registry import check_metric_names, metric_names, need_kept_features, needs_of
 from gan_suite.evaluation.protocol import (
     compute_metrics,
     default_extractor,
@@ -41,6 +41,16 @@ def _build_extractor(name: str, weights_path: Optional[str], device):
 
     kwargs = {"weights_path": weights_path} if weights_path else {}
     return build_extractor(name, **kwargs).to(device)
+
+
+FEATURE_DTYPES = {"float16": torch.float16, "float32": torch.float32, "float64": torch.float64}
+
+
+def feature_dtype(name: str) -> torch.dtype:
+    """'float16' | 'float32' | 'float64' -> the torch dtype (one-line ConfigError otherwise)."""
+    if name not in FEATURE_DTYPES:
+        raise ConfigError(f"unknown feature dtype {name!r}; choose from: {', '.join(FEATURE_DTYPES)}")
+    return FEATURE_DTYPES[name]
 
 
 def evaluate_checkpoint(
@@ -64,6 +74,8 @@ def evaluate_checkpoint(
     copy_quantile: float = 0.01,
     copy_per_class: bool = True,
     bootstrap: int = DEFAULT_RESAMPLES,
+    dtype: str = "float32",
+    feature_storage: Optional[str] = None,
 ) -> dict:
     """Evaluate the generator of ``ckpt_path``.
 
@@ -79,6 +91,10 @@ def evaluate_checkpoint(
         weights_path: weights file of the extractor (e.g. the Inception ``.pth``) for offline use.
         bootstrap: resamples of the generated set behind each metric's interval (0: none); see
             :mod:`gan_suite.evaluation.bootstrap`.
+        dtype: 'float32' or 'float64': the extractor's outputs (and its network, where it
+            supports float64) and the kept features; moments are always accumulated in float64.
+        feature_storage: dtype of the kept generated features ('float16' halves their memory;
+            default: ``dtype``). Only FID without bootstrap keeps no features at all.
 
     Returns:
         ``{"metrics": {...}, "intervals": {key: [low, high]}, "not_bootstrapped": {key: reason},
@@ -94,7 +110,7 @@ def evaluate_checkpoint(
     data_name = getattr(datamodule, "name", "")
     mixture = getattr(datamodule, "mixture", None)
     extractor_name = default_extractor(trained.sample_shape, data_name) if features == "auto" else features
-    extractor = _build_extractor(extractor_name, weights_path, device)
+    extractor = _build_extractor(extractor_name, weights_path, device).use_dtype(feature_dtype(dtype))
     context = evaluation_context(
         extractor_name, extractor.num_classes is not None, data_name, mixture,
         significance=significance, copy_quantile=copy_quantile, copy_stratify=copy_per_class,
@@ -129,6 +145,7 @@ def evaluate_checkpoint(
     fake = generated_features(
         trained.generator, trained.latent_dim, extractor, n_fake, batch_size, device, seed,
         labeller=labeller, pixels=pixels, progress=progress,
+        keep_features=need_kept_features(names, bootstrap), storage_dtype=feature_dtype(feature_storage or dtype),
     )
     real = real_set(real_split, num_real)
     train, heldout = reference_sets(needs, real, real_split, num_real is None, lambda split: real_set(split, None), datamodule, pixels)
@@ -157,6 +174,8 @@ def evaluate_checkpoint(
             "copy_quantile": copy_quantile if "memorisation" in names else None,
             "copy_per_class": copy_per_class if "memorisation" in names else None,
             "bootstrap": uncertainty["bootstrap"],
+            "dtype": dtype,
+            "feature_storage": (feature_storage or dtype) if fake.features is not None else "moments only",
             "device": str(device),
             "seconds": round(time.time() - started, 2),
         },
@@ -185,7 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     from gan_suite.arguments import ArgumentParser, existing_file, int_at_least, probability, writable_dir
 
     p = ArgumentParser(prog="gan-suite evaluate", description=__doc__.splitlines()[0])
-    p.add_argument("--ckpt", required=True, help="training checkpoint (e.g. runs/NAME/version_0/checkpoints/last.ckpt)")
+    p.add_argument("--ckpt", default=None, help="training checkpoint (e.g. runs/NAME/version_0/checkpoints/last.ckpt)")
+    p.add_argument("--samples", default=None, help="instead of --ckpt: a folder of images or an .npy/.npz uint8 array [N, H, W, C] or [N, C, H, W]")
+    p.add_argument("--real", default=None, help="with --samples: real reference, a folder, an array file, DATA-MODULE[:heldout|train] or a mu/sigma statistics .npz")
+    p.add_argument("--train", default=None, help="with --samples: the training set (folder, array file or DATA-MODULE:train) for the copying and mode-collapse checks")
+    p.add_argument("--export-real-stats", default=None, metavar="NPZ", help="write the real features' mu/sigma (with extractor name and weights hash) to this .npz")
     p.add_argument("--features", default="auto", help="inception | dinov2 | clip | mnist_classifier | raw2d | auto")
     p.add_argument("--metrics", default=None, help=f"comma-separated: {','.join(metric_names())} (default: all that apply)")
     p.add_argument("--num-samples", type=int_at_least(1), default=None, help="generated samples (default 50000 inception, 10000 mnist, 2500 2-D)")
@@ -201,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--copy-quantile", type=probability, default=0.01, help="held-out quantile below which a sample counts as a copy (0.01)")
     p.add_argument("--copy-pooled", action="store_true", help="copy test against the whole held-out null, not per classifier class")
     p.add_argument("--bootstrap", type=int_at_least(0), default=DEFAULT_RESAMPLES, help=f"resamples of the generated set behind each metric's 95%% interval ({DEFAULT_RESAMPLES}; 0: none)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="dtype of the extracted features (float64: also the network where it supports it); moments are always float64")
+    p.add_argument("--feature-storage", default=None, choices=["float16", "float32", "float64"], help="dtype of the kept generated features (default: --dtype; float16 halves their memory)")
     p.add_argument("--no-ema", action="store_true", help="evaluate the raw generator even when an EMA copy exists")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -210,6 +235,10 @@ def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
     if args.metrics:
         check_metric_names(args.metrics.split(","))  # before any work starts
+    if args.ckpt is None:
+        from gan_suite.evaluation.evaluate_samples import main_without_checkpoint
+
+        return main_without_checkpoint(args)
     result = evaluate_checkpoint(
         args.ckpt,
         features=args.features,
@@ -229,6 +258,8 @@ def main(argv: Sequence[str]) -> int:
         copy_quantile=args.copy_quantile,
         copy_per_class=not args.copy_pooled,
         bootstrap=args.bootstrap,
+        dtype=args.dtype,
+        feature_storage=args.feature_storage,
     )
     proto = result["protocol"]
     print(

@@ -227,7 +227,10 @@ def _fid_metric(inputs: MetricInputs) -> dict:
 
 
 def _moments(feature_set) -> FeatureMoments:
-    """A feature set's streamed moments when it has them, else those of its features."""
-    if getattr(feature_set, "moments", None) is not None:
+    """The moments of a feature set's kept features, or its streamed moments when it kept none.
+
+    Kept features come first so that a set gives the same value whether its features were
+    streamed here or read from the cache (the summation order changes the last digits)."""
+    if getattr(feature_set, "features", None) is None:
         return feature_set.moments
     return FeatureMoments.from_features(feature_set.features)
