@@ -34,6 +34,9 @@ COVERS = (
 )
 
 
+NOT_A_SCORE = "not a score (a spread, count, p-value or setting): no interval"
+
+
 def _numeric(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -45,7 +48,7 @@ def take(features, index: torch.Tensor):
 
 
 def bootstrap_intervals(names, inputs: MetricInputs, values: dict, resamples: int = DEFAULT_RESAMPLES, seed: int = 0, level: float = LEVEL) -> dict:
-    """Intervals of the numeric outputs in ``values`` of the metrics ``names``.
+    """Intervals of the scores (outputs with a direction) in ``values`` of the metrics ``names``.
 
     Returns ``{"intervals": {key: [low, high]}, "not_bootstrapped": {key: reason},
     "bootstrap": {resamples, seed, level, method, covers, seconds}}``.
@@ -58,7 +61,8 @@ def bootstrap_intervals(names, inputs: MetricInputs, values: dict, resamples: in
     plans, skipped = [], {}
     for name in names:
         spec = get_metric(name)
-        keys = [out.key for out in spec.outputs if _numeric(values.get(out.key))]
+        keys = [out.key for out in spec.outputs if _numeric(values.get(out.key)) and out.higher_is_better is not None]
+        skipped.update({out.key: NOT_A_SCORE for out in spec.outputs if _numeric(values.get(out.key)) and out.higher_is_better is None})
         if not keys:
             continue
         if isinstance(spec.bootstrap, str):
