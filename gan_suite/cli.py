@@ -1,8 +1,9 @@
 """The ``gan-suite`` command.
 
-``gan-suite fit|validate --config configs/NAME.yaml`` is Lightning's CLI (dotted overrides,
-``--print_config``); other sub-commands (``evaluate``, ...) are plain argparse programs
-registered in :data:`COMMANDS`.
+``gan-suite fit --config configs/NAME.yaml`` is Lightning's CLI (dotted overrides,
+``--print_config``); the other sub-commands (``evaluate``, ``benchmark``, ``report``) are plain
+argparse programs registered in :data:`COMMANDS`. ``gan-suite --help`` lists them all without
+importing torch.
 
 Every error ends the program through one path (:func:`main`): one line ``gan-suite: error: ...``
 on stderr, exit code 2 for what the user can fix (bad options, files, values; see
@@ -19,10 +20,29 @@ from typing import Callable, Optional, Sequence
 
 #: extra sub-commands: name -> "module:function" taking the remaining argv, returning an exit code.
 COMMANDS: dict[str, str] = {
-    "evaluate": "gan_suite.evaluation.evaluate:main",
+    "evaluate": "gan_suite.evaluation.evaluate_cli:main",
     "benchmark": "gan_suite.benchmark.cli:benchmark_main",
     "report": "gan_suite.benchmark.cli:report_main",
 }
+
+#: one line per sub-command, for ``gan-suite --help``
+SUMMARIES: dict[str, str] = {
+    "fit": "train a GAN from a config (LightningCLI: --config FILE, dotted overrides, --print_config)",
+    "evaluate": "FID, IS, KID, precision/recall, copying and mode-collapse tests of a checkpoint",
+    "benchmark": "train and evaluate every variant x seed of a benchmark definition (resumable)",
+    "report": "tables and plots of a benchmark's results, beside the published numbers",
+}
+
+
+def top_level_help() -> str:
+    """``gan-suite --help``: the sub-commands, one line each."""
+    from gan_suite import __version__
+
+    width = max(map(len, SUMMARIES))
+    lines = [f"usage: gan-suite {{{','.join(SUMMARIES)}}} ... [--debug]", "", f"gan_suite {__version__}: train and compare GANs honestly.", "", "commands:"]
+    lines += [f"  {name.ljust(width)}  {summary}" for name, summary in SUMMARIES.items()]
+    lines += ["", "gan-suite COMMAND --help shows a command's options; --debug (or GAN_SUITE_DEBUG=1) shows tracebacks."]
+    return "\n".join(lines)
 
 
 def _lightning_cli(argv: Sequence[str]) -> None:
@@ -33,6 +53,9 @@ def _lightning_cli(argv: Sequence[str]) -> None:
 
     import gan_suite.training  # noqa: F401  (registers the gan_ddp strategies)
 
+    # A resumed run continues exactly (the data order is a function of (seed, step) and the noise
+    # of (seed, rank, step, draw); tested), so Lightning's advice about non-resumable loaders does not apply.
+    warnings.filterwarnings("ignore", ".*dataloader is not resumable.*")
     # Checkpoints are written after a training step's updates, which is what resuming needs;
     # Lightning's advice to save a pre-optimization state does not apply to a GAN step.
     warnings.filterwarnings("ignore", ".*Using ModelCheckpoint with manual optimization.*")
@@ -42,10 +65,16 @@ def _lightning_cli(argv: Sequence[str]) -> None:
     from gan_suite.training.module import GANModule
 
     class GanSuiteCLI(LightningCLI):
+        @staticmethod
+        def subcommands() -> dict:
+            # GANModule trains only: Lightning's validate/test/predict have no step to run here
+            return {"fit": {"model", "train_dataloaders", "val_dataloaders", "datamodule"}}
+
         def add_arguments_to_parser(self, parser) -> None:
             parser.add_lightning_class_args(SampleGrid, "samples")
             parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-            parser.set_defaults({"checkpoint.save_last": True, "checkpoint.every_n_train_steps": 1000})
+            # every periodic checkpoint is kept (-1); --checkpoint.save_top_k=1 keeps only the newest
+            parser.set_defaults({"checkpoint.save_last": True, "checkpoint.every_n_train_steps": 1000, "checkpoint.save_top_k": -1})
 
         # _parse_ckpt_path and _prepare_subcommand_kwargs are LightningCLI 2.x internals (2.6 checked):
         # the first reads --ckpt_path's hyper-parameters, the second hands the options to Trainer.fit.
@@ -53,6 +82,7 @@ def _lightning_cli(argv: Sequence[str]) -> None:
             subcommand = self.config.get("subcommand")
             if subcommand:
                 check_fit_options(self.config[subcommand])  # before Lightning reads the checkpoint
+                resume_in_run_directory(self.config[subcommand])
             super()._parse_ckpt_path()
 
         def instantiate_classes(self) -> None:
@@ -60,6 +90,18 @@ def _lightning_cli(argv: Sequence[str]) -> None:
                 super().instantiate_classes()
             except ValueError as err:  # jsonargparse wraps a class's own error in a union-type report
                 raise instantiation_error(err) from None
+
+        def instantiate_trainer(self, **kwargs):
+            from pytorch_lightning.callbacks import ProgressBar
+
+            from gan_suite.training.callbacks import TrainingStepProgressBar
+
+            trainer_cfg = self._get(self.config_init, "trainer", default={})  # LightningCLI internal (2.6 checked)
+            callbacks = trainer_cfg.get("callbacks") or []
+            callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
+            if trainer_cfg.get("enable_progress_bar", True) is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
+                kwargs["callbacks"] = callbacks + [TrainingStepProgressBar()]  # counts training steps, not updates
+            return super().instantiate_trainer(**kwargs)
 
         def _prepare_subcommand_kwargs(self, subcommand: str) -> dict:
             kwargs = super()._prepare_subcommand_kwargs(subcommand)
@@ -110,6 +152,7 @@ def _lightning_cli(argv: Sequence[str]) -> None:
         args=None if list(argv) == sys.argv[1:] else list(argv),  # None: read sys.argv, no warning
         save_config_callback=RunDirectorySaveConfig,
         save_config_kwargs={"overwrite": True},
+        auto_configure_optimizers=False,  # the module builds its two optimizers itself (g_/d_optimizer)
         parser_kwargs={"prog": "gan-suite", "exit_on_error": False, **({"parser_mode": "omegaconf"} if _has_omegaconf() else {})},
     )
 
@@ -119,7 +162,7 @@ _CKPT_PATH_KEYWORDS = ("last", "best", "hpc", "registry")
 
 
 def check_fit_options(cfg) -> None:
-    """Refuse out-of-range ``fit``/``validate`` options before anything is built (one-line UsageError).
+    """Refuse out-of-range ``fit`` options before anything is built (one-line UsageError).
 
     ``cfg``: the sub-command's parsed namespace. Checks step counts, the checkpoint to resume from
     (exists, tensors only) and that the output folders can be written.
@@ -157,6 +200,45 @@ def check_fit_options(cfg) -> None:
             problem = unwritable(value)
             if problem:
                 raise UsageError(f"--{key}: {problem}")
+
+
+#: loggers whose run folder is ``<save_dir>/<name>/<version>`` and that can continue a run there
+_RESUMABLE_LOGGERS = ("gan_suite.tracking.CSVLogger", "gan_suite.tracking.WandbLogger", "gan_suite.tracking.csv_logger.CSVLogger", "gan_suite.tracking.wandb_logger.WandbLogger")
+
+
+def resume_in_run_directory(cfg) -> Optional[str]:
+    """Point the logger of a resumed run at the checkpoint's own run folder; returns that folder.
+
+    ``--ckpt_path <save_dir>/<name>/<version>/checkpoints/X.ckpt`` with a logger of the same
+    ``save_dir`` and ``name`` and no explicit version continues in ``<version>`` (config.yaml,
+    checkpoints, samples, metrics.csv) instead of opening a new one. Says so on stderr.
+    """
+    from gan_suite.safe_files import load_tensors
+
+    ckpt = cfg.get("ckpt_path")
+    if not ckpt or not os.path.isfile(str(ckpt)):
+        return None
+    checkpoints = os.path.dirname(os.path.abspath(str(ckpt)))
+    run_dir = os.path.dirname(checkpoints)
+    logger = cfg.get("trainer.logger") if "trainer.logger" in cfg else None
+    if os.path.basename(checkpoints) != "checkpoints" or logger is None or isinstance(logger, (bool, list)):
+        return None
+    class_path, init = getattr(logger, "class_path", None), getattr(logger, "init_args", None)
+    if class_path not in _RESUMABLE_LOGGERS or init is None or init.get("version") is not None:
+        return None
+    save_dir, name = init.get("save_dir") or ".", init.get("name")
+    if name is None or os.path.abspath(os.path.join(save_dir, str(name))) != os.path.dirname(run_dir):
+        return None
+    state = load_tensors(str(ckpt), "--ckpt_path checkpoint")
+    init["version"] = os.path.basename(run_dir)
+    import warnings
+
+    warnings.filterwarnings("ignore", ".*Checkpoint directory .* exists and is not empty.*")  # it is the run's own
+    if "csv_logger" in class_path or class_path.endswith("CSVLogger"):
+        init["resume_step"] = int(state.get("global_step", 0))
+    iteration = state.get("gan_suite", {}).get("iteration", "?")
+    print(f"gan-suite: resuming {run_dir} at training step {iteration}", file=sys.stderr)
+    return run_dir
 
 
 def instantiation_error(err: ValueError) -> Exception:
@@ -199,6 +281,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         argv = [a for a in argv if a != "--debug"]
         from_sys = False
     try:
+        if not argv or argv[0] in ("-h", "--help"):
+            print(top_level_help())
+            return 0
+        if argv[0] == "--version":
+            from gan_suite import __version__
+
+            print(f"gan-suite {__version__}")
+            return 0
+        if not argv[0].startswith("-") and argv[0] not in SUMMARIES and argv[0] not in COMMANDS:
+            from gan_suite.errors import UsageError
+
+            raise UsageError(f"unknown command {argv[0]!r}; commands: {', '.join(SUMMARIES)} (gan-suite --help)")
         if argv and argv[0] in COMMANDS:
             return int(_resolve(COMMANDS[argv[0]])(argv[1:]) or 0)
         _lightning_cli(sys.argv[1:] if from_sys else argv)
