@@ -19,7 +19,7 @@ import torch
 
 from gan_suite.errors import ConfigError
 from gan_suite.evaluation.checkpoint import build_datamodule, load_generator
-from gan_suite.evaluation.metrics.registry import check_metric_names, metric_names, needs_of
+from gan_suite.evaluation.metrics.registry import check_metric_names, needs_of
 from gan_suite.evaluation.output_folder import add_to_index, claim_folder, evaluation_root, protocol_folder_name
 from gan_suite.evaluation.protocol import (
     compute_metrics,
@@ -27,7 +27,6 @@ from gan_suite.evaluation.protocol import (
     default_metrics,
     default_num_samples,
     evaluation_context,
-    format_table,
     mode_labeller,
     reference_sets,
 )
