@@ -158,6 +158,7 @@ def _check_only_cli(fit_args: Sequence[str], build: bool) -> GanSuiteCLI:
 
     class ParseOnly(GanSuiteCLI):
         def instantiate_classes(self) -> None:
+            check_fit_options(self.config)
             if build:
                 super().instantiate_classes()
 
