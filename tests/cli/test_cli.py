@@ -116,3 +116,14 @@ def test_missing_dataset_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert err[-1].startswith("gan-suite: error: MNIST is not in") and str(tmp_path / "data") in err[-1]
+
+
+def test_the_progress_bar_counts_training_steps(tmp_path, capsys):
+    # d_steps = 2: 9 optimizer updates are 3 training steps; Lightning's own bar would show 3/9
+    args = _fit_args(tmp_path, "quickstart.yaml", 9, "--model.init_args.d_steps=2")
+    args = [a for a in args if a != "--trainer.enable_progress_bar=false"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    err = (captured.out + captured.err).replace("\r", "\n")
+    final = [line for line in err.splitlines() if "it/s" in line or "s/it" in line][-1]
+    assert "100%" in final and " 3/3 " in final, final
