@@ -340,8 +340,7 @@ class GANModule(pl.LightningModule):
         opt_d.step()
         if log_now:
             with torch.no_grad():
-                to_score = torch.sigmoid if self.loss_fn.probabilistic else (lambda t: t)
-                stats.update(loss_d=loss_d.detach(), d_real=to_score(real_out).mean(), d_fake=to_score(fake_out).mean())
+                stats.update(loss_d=loss_d.detach(), d_real=self.to_score(real_out).mean(), d_fake=self.to_score(fake_out).mean())
                 if penalty is not None:
                     stats["gradient_penalty"] = penalty.detach()
         return stats
@@ -409,6 +408,22 @@ class GANModule(pl.LightningModule):
             return g(noise.to(self.device))
         finally:
             g.train(was_training)
+
+    def to_score(self, raw: torch.Tensor) -> torch.Tensor:
+        """D's raw outputs as scores: the probability of "real" (sigmoid) for probabilistic losses
+        (minimax, non-saturating), the raw output otherwise. Same shape as ``raw``."""
+        return torch.sigmoid(raw) if self.loss_fn.probabilistic else raw
+
+    @torch.no_grad()
+    def discriminator_score(self, samples: torch.Tensor) -> torch.Tensor:
+        """Scores (:meth:`to_score`) [N / pack] of samples [N, *sample_shape], with D in eval mode."""
+        d = self.discriminator
+        was_training = d.training
+        d.eval()
+        try:
+            return self.to_score(d(samples.to(self.device)))
+        finally:
+            d.train(was_training)
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:
