@@ -132,4 +132,4 @@ class TrainingFilm(pl.Callback):
 
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_video("film", [self.paths["gif"]], step=trainer.global_step, fps=[self.fps], format=["gif"])
+                logger.log_video("film", [self.paths["gif"]], step=trainer.global_step, format=["gif"])
