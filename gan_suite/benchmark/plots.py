@@ -3,6 +3,8 @@
 * ``curves.png``: the main metric over training steps, per variant the mean over seeds as a line
   and the min-max range over seeds as a band.
 * ``samples_<variant>.png``: the last sample picture of each finished seed of a variant, side by side.
+* ``mode_history_<variant>.png``: the in-training mode heatmap (modes x steps) of each seed of a
+  variant that kept one (:class:`~gan_suite.evaluation.mode_history.ModeHistory`).
 """
 
 from __future__ import annotations
@@ -102,6 +104,46 @@ def plot_samples(definition: BenchmarkDefinition, results: dict, out_dir: str, f
             ax.axis("off")
         fig.suptitle(f"{definition.name}: {variant}, last samples", fontsize=9)
         path = os.path.join(folder, f"samples_{variant}.png")
+        os.makedirs(folder, exist_ok=True)
+        fig.savefig(path)
+        written[variant] = path
+    return written
+
+
+def plot_mode_histories(definition: BenchmarkDefinition, results: dict, out_dir: str, folder: str, max_seeds: int = 6) -> dict:
+    """Write ``mode_history_<variant>.png`` (one heatmap per seed, with its hop count) for each
+    variant whose runs kept a mode history; returns variant -> path."""
+    import json
+
+    import numpy as np
+
+    from gan_suite.visual.training import draw_mode_heatmap
+
+    written = {}
+    for variant, runs in _variant_results(definition, results).items():
+        histories = []
+        for result in sorted(runs, key=lambda r: r.get("seed", 0)):
+            file = (result.get("mode_history") or {}).get("file")
+            try:
+                with open(os.path.join(out_dir, file)) as f:
+                    histories.append((result, json.load(f)))
+            except (TypeError, OSError, ValueError):
+                continue
+        histories = histories[:max_seeds]
+        if not histories:
+            continue
+        cols = min(3, len(histories))
+        rows = math.ceil(len(histories) / cols)
+        fig = Figure(figsize=(4.2 * cols, 3.2 * rows), dpi=110)
+        FigureCanvasAgg(fig)
+        for k, (result, history) in enumerate(histories):
+            ax = fig.add_subplot(rows, cols, k + 1)
+            stop = result.get("stop_reason")
+            title = f"seed {result.get('seed')}: {history.get('hops')} hops" + (f", stopped: {stop}" if stop and stop != "finished" else "")
+            draw_mode_heatmap(ax, history["steps"], history["modes"], np.array(history["shares"]), np.array(history["dropped"], dtype=bool), title)
+        fig.suptitle(f"{definition.name}: {variant}, share of samples per mode over training", fontsize=9)
+        fig.tight_layout()
+        path = os.path.join(folder, f"mode_history_{variant}.png")
         os.makedirs(folder, exist_ok=True)
         fig.savefig(path)
         written[variant] = path

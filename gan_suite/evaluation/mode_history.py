@@ -24,12 +24,9 @@ import numpy as np
 import pytorch_lightning as pl
 
 from gan_suite.errors import ConfigError
+from gan_suite.run_layout import MODE_HEATMAP_FILE, MODE_HISTORY_FILE
 from gan_suite.evaluation.callback import EvaluationListener, find_evaluation_callback
 from gan_suite.training.callbacks import run_directory
-
-#: file stem of the mode history in ``<run dir>/evaluation/``
-MODE_HISTORY_STEM = "mode_history"
-
 
 def mode_shares(values: dict, num_samples: int) -> tuple[list, np.ndarray, np.ndarray]:
     """(mode names [K], share of the ``num_samples`` generated samples per mode [K], dropped [K] bool)
@@ -65,16 +62,6 @@ def mode_hopping(shares: np.ndarray) -> dict:
             tv.append(math.nan)
     finite = [v for v in tv if math.isfinite(v)]
     return {"most_frequent": most, "hops": hops, "total_variation": tv, "mean_total_variation": float(np.mean(finite)) if finite else math.nan}
-
-
-def read_mode_history(path: str) -> Optional[dict]:
-    """The mode history JSON written by :class:`ModeHistory` (None if missing or unreadable)."""
-    try:
-        with open(path) as f:
-            history = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return history if isinstance(history, dict) and "shares" in history else None
 
 
 class ModeHistory(EvaluationListener, pl.Callback):
@@ -144,11 +131,8 @@ class ModeHistory(EvaluationListener, pl.Callback):
             if hasattr(logger, "log_image"):
                 logger.log_image(key="modes/heatmap", images=[path], step=trainer.global_step)
 
-    def _folder(self, trainer) -> str:
-        return os.path.join(run_directory(trainer), "evaluation")
-
     def _write_json(self, trainer, stats: dict) -> None:
-        path = os.path.join(self._folder(trainer), f"{MODE_HISTORY_STEM}.json")
+        path = os.path.join(run_directory(trainer), MODE_HISTORY_FILE)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         record = {
             "steps": self.steps, "modes": self.names, "shares": self.shares.tolist(), "dropped": self.dropped.tolist(),
@@ -166,7 +150,7 @@ class ModeHistory(EvaluationListener, pl.Callback):
         stats = self.statistics()
         title = f"share of samples per mode; {stats['hops']} hops of the most frequent mode, mean TV {stats['mean_total_variation']:.3f}"
         self.png_path = save_mode_heatmap(
-            os.path.join(self._folder(trainer), f"{MODE_HISTORY_STEM}.png"), self.steps, self.names, self.shares, self.dropped, title,
+            os.path.join(run_directory(trainer), MODE_HEATMAP_FILE), self.steps, self.names, self.shares, self.dropped, title,
         )
         return self.png_path
 

@@ -9,6 +9,7 @@ from typing import Optional
 import pytorch_lightning as pl
 import torch
 
+from gan_suite.run_layout import RUN_STATUS_FILE
 from gan_suite.visual import sample_picture_array, save_png
 
 
@@ -30,10 +31,6 @@ def run_directory(trainer: pl.Trainer) -> str:
     save_dir = logger.save_dir if logger.save_dir is not None else trainer.default_root_dir
     version = logger.version if isinstance(logger.version, str) else f"version_{logger.version}"
     return os.path.join(save_dir, str(logger.name), version)
-
-
-#: ``<run dir>/status.json``: why the run ended, written by the stopping rules
-RUN_STATUS_FILE = "status.json"
 
 
 def write_run_status(trainer: pl.Trainer, status: str, reason: Optional[str], iteration: int, **extra) -> Optional[str]:

@@ -23,6 +23,7 @@ import pytorch_lightning as pl
 import torch
 
 from gan_suite.errors import ConfigError
+from gan_suite.run_layout import FILM_GIF_FILE, FILM_MP4_FILE
 from gan_suite.training.callbacks import run_directory
 
 
@@ -121,11 +122,11 @@ class TrainingFilm(pl.Callback):
             every = np.concatenate([s.reshape(-1) for _, _, s in self.frames])
             score_range = (float(np.nanmin(every)), float(np.nanmax(every)))
         pictures = [film_frame_array(self.extent, self._density, scores, samples, step, score_range, label) for step, samples, scores in self.frames]
-        folder = os.path.join(run_directory(trainer), "film")
-        self.paths = {"gif": save_gif(pictures, os.path.join(folder, "training.gif"), self.fps)}
+        folder = run_directory(trainer)
+        self.paths = {"gif": save_gif(pictures, os.path.join(folder, FILM_GIF_FILE), self.fps)}
         if self.mp4 and ffmpeg_available():
             try:
-                self.paths["mp4"] = save_mp4(pictures, os.path.join(folder, "training.mp4"), self.fps)
+                self.paths["mp4"] = save_mp4(pictures, os.path.join(folder, FILM_MP4_FILE), self.fps)
             except Exception as err:  # the GIF is the product; an ffmpeg without libx264 must not fail the run
                 warnings.warn(f"TrainingFilm: could not write the MP4 ({type(err).__name__}: {err})", stacklevel=2)
         from pytorch_lightning.loggers import WandbLogger
