@@ -59,7 +59,7 @@ class TrainingFilm(pl.Callback):
     """
 
     def __init__(
-        self, num_frames: int = 40, every_n_steps: Optional[int] = None, grid_size: int = 80, num_samples: int = 1000,
+        self, num_frames: int = 40, every_n_steps: Optional[int] = None, grid_size: int = 64, num_samples: int = 1000,
         margin: float = 0.5, fps: float = 8.0, mp4: bool = True, seed: int = 0,
     ) -> None:
         if num_frames < 1 or grid_size < 2 or num_samples < 1:
