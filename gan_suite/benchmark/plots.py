@@ -91,12 +91,8 @@ def plot_samples(definition: BenchmarkDefinition, results: dict, out_dir: str, f
         pictures = pictures[:max_seeds]
         if not pictures:
             continue
-        cols = min(5, len(pictures))
-        rows = math.ceil(len(pictures) / cols)
-        fig = Figure(figsize=(2.6 * cols, 2.8 * rows), dpi=120)
-        FigureCanvasAgg(fig)
-        for k, (result, png) in enumerate(pictures):
-            ax = fig.add_subplot(rows, cols, k + 1)
+        fig, axes = _panels(len(pictures), 5, (2.6, 2.8), 120)
+        for ax, (result, png) in zip(axes, pictures):
             with Image.open(png) as image:
                 ax.imshow(image.convert("RGB"))
             status = "" if result.get("status") == R.FINISHED else f" ({result.get('status')})"
@@ -132,12 +128,8 @@ def plot_mode_histories(definition: BenchmarkDefinition, results: dict, out_dir:
         histories = histories[:max_seeds]
         if not histories:
             continue
-        cols = min(3, len(histories))
-        rows = math.ceil(len(histories) / cols)
-        fig = Figure(figsize=(4.2 * cols, 3.2 * rows), dpi=110)
-        FigureCanvasAgg(fig)
-        for k, (result, history) in enumerate(histories):
-            ax = fig.add_subplot(rows, cols, k + 1)
+        fig, axes = _panels(len(histories), 3, (4.2, 3.2), 110)
+        for ax, (result, history) in zip(axes, histories):
             stop = result.get("stop_reason")
             title = f"seed {result.get('seed')}: {history.get('hops')} hops" + (f", stopped: {stop}" if stop and stop != "finished" else "")
             draw_mode_heatmap(ax, history["steps"], history["modes"], np.array(history["shares"]), np.array(history["dropped"], dtype=bool), title)
@@ -148,6 +140,15 @@ def plot_mode_histories(definition: BenchmarkDefinition, results: dict, out_dir:
         fig.savefig(path)
         written[variant] = path
     return written
+
+
+def _panels(n: int, max_cols: int, panel_size: tuple, dpi: int) -> tuple:
+    """A figure of ``n`` panels in rows of at most ``max_cols``, each ``panel_size`` inches: (figure, axes)."""
+    cols = min(max_cols, n)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(panel_size[0] * cols, panel_size[1] * rows), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig, [fig.add_subplot(rows, cols, k + 1) for k in range(n)]
 
 
 def _colours(n: int) -> list:

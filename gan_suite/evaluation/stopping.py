@@ -189,7 +189,7 @@ class DivergenceStopping(_StoppingRule):
     def saturation(self, pl_module) -> tuple[float, float]:
         """(mean D(x), mean D(G(z))) on the fixed real batch and the fixed noise."""
         d_real = float(pl_module.discriminator_score(self._real).mean())
-        fake = _sample_trained(pl_module, self._noise)
+        fake = pl_module.sample(self._noise, trained=True)  # D is trained against G, not its EMA
         return d_real, float(pl_module.discriminator_score(fake).mean())
 
     def on_evaluation_end(self, trainer, pl_module, values: dict, entry: dict) -> None:
@@ -227,16 +227,4 @@ class DivergenceStopping(_StoppingRule):
         self.worse_count = int(state_dict.get("worse_count", 0))
         self.saturated_count = int(state_dict.get("saturated_count", 0))
         self.stopped_status = state_dict.get("stopped_status")
-
-
-@torch.no_grad()
-def _sample_trained(pl_module, noise: torch.Tensor) -> torch.Tensor:
-    """Samples of the trained generator (not its EMA: D is trained against this one), in eval mode."""
-    g = pl_module.generator
-    was_training = g.training
-    g.eval()
-    try:
-        return g(noise)
-    finally:
-        g.train(was_training)
 

@@ -11,6 +11,7 @@ training step.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from typing import Callable, Optional, Union
@@ -399,15 +400,12 @@ class GANModule(pl.LightningModule):
         return self.generator_ema if self.generator_ema is not None else self.generator
 
     @torch.no_grad()
-    def sample(self, noise: torch.Tensor) -> torch.Tensor:
-        """Samples [N, *sample_shape] from noise [N, latent_dim], with G in eval mode."""
-        g = self.sampling_generator
-        was_training = g.training
-        g.eval()
-        try:
+    def sample(self, noise: torch.Tensor, trained: bool = False) -> torch.Tensor:
+        """Samples [N, *sample_shape] from noise [N, latent_dim], with G in eval mode: from the
+        sampling generator (the EMA one when enabled), or with ``trained`` from the trained G."""
+        g = self.generator if trained else self.sampling_generator
+        with _eval_mode(g):
             return g(noise.to(self.device))
-        finally:
-            g.train(was_training)
 
     def to_score(self, raw: torch.Tensor) -> torch.Tensor:
         """D's raw outputs as scores: the probability of "real" (sigmoid) for probabilistic losses
@@ -417,13 +415,8 @@ class GANModule(pl.LightningModule):
     @torch.no_grad()
     def discriminator_score(self, samples: torch.Tensor) -> torch.Tensor:
         """Scores (:meth:`to_score`) [N / pack] of samples [N, *sample_shape], with D in eval mode."""
-        d = self.discriminator
-        was_training = d.training
-        d.eval()
-        try:
-            return self.to_score(d(samples.to(self.device)))
-        finally:
-            d.train(was_training)
+        with _eval_mode(self.discriminator):
+            return self.to_score(self.discriminator(samples.to(self.device)))
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -442,6 +435,17 @@ class GANModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         meta = checkpoint.get("gan_suite", {})
         self.iteration = int(meta.get("iteration", 0))
+
+
+@contextlib.contextmanager
+def _eval_mode(net: nn.Module):
+    """``net`` in eval mode inside the block, back in its previous mode after it."""
+    was_training = net.training
+    net.eval()
+    try:
+        yield net
+    finally:
+        net.train(was_training)
 
 
 def _default_adam(params) -> torch.optim.Optimizer:
