@@ -3,6 +3,7 @@ evaluation) and divergence (metric worse M times in a row, or D saturating M che
 
 import json
 import math
+import os
 
 import pytest
 import pytorch_lightning as pl
@@ -14,6 +15,7 @@ from gan_suite.errors import ConfigError
 from gan_suite.evaluation.callback import EvaluationCallback
 from gan_suite.evaluation.stopping import DivergenceStopping, PlateauStopping
 from scripted_gans import ScriptedGAN
+from tests.conftest import REPO_ROOT
 
 EVERY = 5
 
@@ -93,3 +95,20 @@ def test_rules_refuse_metrics_without_a_direction_or_not_computed(tmp_path):
         PlateauStopping(metric="modes_total")
     with pytest.raises(ConfigError, match="computes no 'kid_mean'"):
         _fit(tmp_path, ScriptedGAN(scale_at=lambda t: 1.0), PlateauStopping(metric="kid_mean"), max_steps=5)
+
+
+@pytest.mark.parametrize("callbacks, culprit", [
+    (["gan_suite.evaluation.stopping.PlateauStopping", "--trainer.callbacks.metric=modes_total"], "metric 'modes_total' is not a score"),
+    (["gan_suite.evaluation.mode_history.ModeHistory"], "ModeHistory needs an EvaluationCallback"),
+])
+def test_bad_monitoring_options_are_one_line_errors(tmp_path, capsys, callbacks, culprit):
+    from gan_suite.cli import main
+
+    code = main([
+        "fit", "--config", os.path.join(REPO_ROOT, "configs", "gan_ring8.yaml"), "--trainer.logger=false",
+        f"--trainer.default_root_dir={tmp_path}", "--trainer.max_steps=2", "--trainer.enable_progress_bar=false",
+        "--model.init_args.g_hidden=[8]", "--model.init_args.d_hidden=[8]", "--data.init_args.num_samples=200",
+        f"--trainer.callbacks+={callbacks[0]}", *callbacks[1:],
+    ])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("gan-suite: error: ") and culprit in err[0], err
