@@ -192,6 +192,23 @@ class BenchmarkRunner:
     def command(self, run: RunSpec) -> list:
         return training_argv(self.definition, run, self.out_dir, self.logger, self.train_command)
 
+    def check_commands(self) -> None:
+        """Refuse, before any work, a variant whose overrides ``gan-suite fit`` would refuse
+        (unknown keys, bad values), resolved against the base config: one-line ConfigError naming it."""
+        from gan_suite.errors import GanSuiteError
+        from gan_suite.training.lightning_cli import check_fit_arguments
+
+        checked = set()
+        for run in self.runs:
+            if run.variant in checked:
+                continue
+            checked.add(run.variant)
+            argv = self.command(run)
+            try:
+                check_fit_arguments(argv[argv.index("fit") + 1:])
+            except GanSuiteError as err:
+                raise ConfigError(f"benchmark variant {run.variant!r}: {err}") from None
+
     def group_command(self, runs: list) -> list:
         return vectorised_argv(self.definition, runs, self.out_dir, self.vectorised_command)
 

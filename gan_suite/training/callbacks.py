@@ -90,3 +90,22 @@ class SampleGrid(pl.Callback):
                 logger.log_image(key="samples", images=[picture], step=trainer.global_step)
             elif hasattr(getattr(logger, "experiment", None), "add_image"):
                 logger.experiment.add_image("samples", torch.from_numpy(picture).permute(2, 0, 1), pl_module.iteration)
+
+
+class TrainingStepProgressBar(pl.callbacks.TQDMProgressBar):
+    """Lightning's progress bar, with its total in training steps.
+
+    One batch is one training step (``d_steps`` D updates and one G update), while
+    ``trainer.max_steps`` counts optimizer updates, ``d_steps + 1`` per training step: Lightning's
+    own bar would stop at 1 / (d_steps + 1) of its total.
+    """
+
+    @property
+    def total_train_batches(self):
+        total = super().total_train_batches
+        trainer = self.trainer
+        if trainer.max_steps is not None and trainer.max_steps > 0:
+            per_step = int(getattr(trainer.lightning_module, "d_steps", 0)) + 1
+            steps = -(-trainer.max_steps // per_step)
+            return steps if total is None or total == float("inf") else min(total, steps)
+        return total
