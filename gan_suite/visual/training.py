@@ -23,17 +23,17 @@ def draw_mode_heatmap(ax, steps: Sequence[int], names: Sequence[str], shares: np
     cmap = colormaps["viridis"].with_extremes(under="white")
     top = max(float(shares.max()) if shares.size else 0.0, 1e-6)
     image = ax.imshow(shares, aspect="auto", interpolation="nearest", cmap=cmap, vmin=1e-9, vmax=top, origin="lower")
-    if dropped is not None and np.asarray(dropped).any():
+    marked = dropped is not None and np.asarray(dropped).any()
+    if marked:
         rows, cols = np.nonzero(np.asarray(dropped))
-        ax.scatter(cols, rows, s=max(2.0, 120.0 / max(k, t)), c="red", marker="o", linewidths=0, label="dropped")
-        ax.legend(loc="upper right", fontsize=6, framealpha=0.7)
+        ax.scatter(cols, rows, s=max(2.0, 120.0 / max(k, t)), c="red", marker="o", linewidths=0)
     ticks = np.unique(np.linspace(0, t - 1, min(t, 8)).round().astype(int)) if t else []
     ax.set_xticks(ticks)
     ax.set_xticklabels([str(steps[i]) for i in ticks], fontsize=7)
     if k <= 30:
         ax.set_yticks(range(k))
         ax.set_yticklabels([str(n) for n in names], fontsize=6)
-    ax.set_xlabel("training step")
+    ax.set_xlabel("training step" + ("  (red dot: mode dropped)" if marked else ""))
     ax.set_ylabel("mode")
     if title:
         ax.set_title(title, fontsize=8)
