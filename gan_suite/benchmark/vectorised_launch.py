@@ -155,6 +155,10 @@ def plan_from_config(config: dict, steps: Optional[int] = None) -> VectorisedPla
         raise Unsupported(f"trainer.strategy={trainer.get('strategy')}: one device only")
     if trainer.get("max_epochs") not in (None, -1):
         raise Unsupported(f"trainer.max_epochs={trainer.get('max_epochs')}: the length must be train.steps / trainer.max_steps")
+    for callback in trainer.get("callbacks") or []:
+        path = str(callback.get("class_path", "")) if isinstance(callback, dict) else ""
+        if path.rsplit(".", 1)[-1] in _TRAINING_VIEW_CALLBACKS:
+            raise Unsupported(f"trainer.callbacks has {path}: the vectorised trainer runs no callbacks")
     accelerator = str(trainer.get("accelerator") or "auto")
     if accelerator not in ("cpu", "gpu", "cuda", "auto"):
         raise Unsupported(f"trainer.accelerator={accelerator}: only cpu or cuda")
@@ -191,6 +195,10 @@ def _device(accelerator: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+#: callbacks whose work (stopping a run, its mode history, its film) the vectorised trainer cannot do
+_TRAINING_VIEW_CALLBACKS = ("PlateauStopping", "DivergenceStopping", "ModeHistory", "TrainingFilm")
 
 
 def vectorise_refusal(base_config: str, overrides: dict, steps: Optional[int] = None) -> Optional[str]:

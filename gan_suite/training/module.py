@@ -11,6 +11,7 @@ training step.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from typing import Callable, Optional, Union
@@ -341,8 +342,7 @@ class GANModule(pl.LightningModule):
         opt_d.step()
         if log_now:
             with torch.no_grad():
-                to_score = torch.sigmoid if self.loss_fn.probabilistic else (lambda t: t)
-                stats.update(loss_d=loss_d.detach(), d_real=to_score(real_out).mean(), d_fake=to_score(fake_out).mean())
+                stats.update(loss_d=loss_d.detach(), d_real=self.to_score(real_out).mean(), d_fake=self.to_score(fake_out).mean())
                 if penalty is not None:
                     stats["gradient_penalty"] = penalty.detach()
         return stats
@@ -401,15 +401,23 @@ class GANModule(pl.LightningModule):
         return self.generator_ema if self.generator_ema is not None else self.generator
 
     @torch.no_grad()
-    def sample(self, noise: torch.Tensor) -> torch.Tensor:
-        """Samples [N, *sample_shape] from noise [N, latent_dim], with G in eval mode."""
-        g = self.sampling_generator
-        was_training = g.training
-        g.eval()
-        try:
+    def sample(self, noise: torch.Tensor, trained: bool = False) -> torch.Tensor:
+        """Samples [N, *sample_shape] from noise [N, latent_dim], with G in eval mode: from the
+        sampling generator (the EMA one when enabled), or with ``trained`` from the trained G."""
+        g = self.generator if trained else self.sampling_generator
+        with _eval_mode(g):
             return g(noise.to(self.device))
-        finally:
-            g.train(was_training)
+
+    def to_score(self, raw: torch.Tensor) -> torch.Tensor:
+        """D's raw outputs as scores: the probability of "real" (sigmoid) for probabilistic losses
+        (minimax, non-saturating), the raw output otherwise. Same shape as ``raw``."""
+        return torch.sigmoid(raw) if self.loss_fn.probabilistic else raw
+
+    @torch.no_grad()
+    def discriminator_score(self, samples: torch.Tensor) -> torch.Tensor:
+        """Scores (:meth:`to_score`) [N / pack] of samples [N, *sample_shape], with D in eval mode."""
+        with _eval_mode(self.discriminator):
+            return self.to_score(self.discriminator(samples.to(self.device)))
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -428,6 +436,17 @@ class GANModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         meta = checkpoint.get("gan_suite", {})
         self.iteration = int(meta.get("iteration", 0))
+
+
+@contextlib.contextmanager
+def _eval_mode(net: nn.Module):
+    """``net`` in eval mode inside the block, back in its previous mode after it."""
+    was_training = net.training
+    net.eval()
+    try:
+        yield net
+    finally:
+        net.train(was_training)
 
 
 def optimizer_factory(spec: Union[OptimizerFactory, dict]) -> OptimizerFactory:
