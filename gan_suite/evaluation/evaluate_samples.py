@@ -66,7 +66,7 @@ def evaluate_features(
     weights_path: Optional[str] = None,
     kid_subset_size: int = 1000,
     seed: int = 0,
-    bootstrap: int = DEFAULT_RESAMPLES,
+    bootstrap: Optional[int] = DEFAULT_RESAMPLES,
     dtype: str = "float32",
     feature_storage: Optional[str] = None,
     export_real_stats: Optional[str] = None,
@@ -82,6 +82,7 @@ def evaluate_features(
     from gan_suite.evaluation.evaluate import _build_extractor, feature_dtype
 
     started = time.time()
+    bootstrap = DEFAULT_RESAMPLES if bootstrap is None else bootstrap
     notes: list[str] = []
 
     def note(message: str) -> None:
