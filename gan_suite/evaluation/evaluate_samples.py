@@ -109,7 +109,7 @@ def evaluate_features(
     if train is None:
         needing_train = [n for n in names if "train" in get_metric(n).needs]
         if needing_train:
-            note(f"{', '.join(needing_train)} not run: the copying and mode-collapse checks need the training set (give train=PATH|DATA-MODULE:train)")
+            note(f"{', '.join(needing_train)} not run: the copying and mode-collapse checks need the training set (give --train PATH|DATA-MODULE:train, or train= in Python)")
             names = [n for n in names if n not in needing_train]
     needs = needs_of(names)
     labeller = mode_labeller(data_name, device) if "labels" in needs else None
