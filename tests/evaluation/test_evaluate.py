@@ -142,3 +142,18 @@ def test_stacked_mnist_modes_are_counted_over_1000_classes(tmp_path):
     one = replay_checkpoint(str(tmp_path / "one.ckpt"), ReplayGenerator(data_spec=spec, split="train", classes=[123]), spec)
     m1 = evaluate_checkpoint(one, num_samples=500, metrics=["modes"], out_dir=str(tmp_path), progress=False)["metrics"]
     assert m1["modes_covered"] <= 5 and m1["mode_collapse_flagged"]
+
+
+def test_parzen_through_evaluate_uses_the_generated_pixels_and_the_two_halves_of_the_heldout_split(tmp_path):
+    from gan_suite.data import MNISTBundled
+    from gan_suite.evaluation.metrics.parzen import parzen_log_likelihood
+
+    ckpt = _replay(tmp_path, "copy", data_spec=BUNDLED, split="train")
+    m = evaluate_checkpoint(ckpt, num_samples=1000, metrics=["parzen"], out_dir=str(tmp_path), progress=False)["metrics"]
+    fake = ReplayGenerator(data_spec=BUNDLED, split="train")(evaluation_noise(0, 100, 0, 1000))
+    held, _ = MNISTBundled().split("heldout").__getitems__(list(range(500)))
+    px = lambda x: x.double().add(1).div(2).flatten(1)  # noqa: E731
+    want = parzen_log_likelihood(px(fake), px(held)[:250], px(held)[250:])
+    assert (m["parzen_n_samples"], m["parzen_n_validation"], m["parzen_n_test"]) == (1000, 250, 250)
+    assert m["parzen_sigma"] == want["parzen_sigma"]
+    assert m["parzen_ll"] == pytest.approx(want["parzen_ll"], abs=0.05)  # images pass through float16
