@@ -17,8 +17,8 @@ from gan_suite.evaluation.metrics.registry import (
 )
 from gan_suite.evaluation.streaming import FeatureSet
 
-BUILT_IN = ["fid", "is", "kid", "pr", "dc", "memorisation", "modes", "parzen"]
-ON_BY_DEFAULT = BUILT_IN[:-1]  # parzen is opt-in
+BUILT_IN = ["fid", "is", "kid", "pr", "dc", "memorisation", "modes", "intra_fid", "parzen"]
+ON_BY_DEFAULT = BUILT_IN[:-2]  # intra_fid: conditional generators only; parzen: opt-in
 
 
 @pytest.fixture
