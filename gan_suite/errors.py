@@ -76,8 +76,8 @@ def compact_report(text: str) -> str:
         elif line != "Does not validate against any of the Union subtypes":
             head.append(line)
     if not in_errors:
-        return " ".join(head)
+        return " ".join(head).replace(" Does not validate against any of the Union subtypes", "")
     found = re.search(r"class_path='([^']+)'", text)
     if found and not any(found.group(1) in r for r in reasons):
         head.append(f"{found.group(1)}:")
-    return " ".join(head + reasons)
+    return " ".join(head + reasons).replace(" Does not validate against any of the Union subtypes", "")

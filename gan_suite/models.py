@@ -8,17 +8,15 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Union
 
-import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 
 from gan_suite.nets import DCGANDiscriminator, DCGANGenerator, MaxoutDiscriminator, MLPGenerator
-from gan_suite.training.module import GANModule
+from gan_suite.training.module import ADAM_DCGAN, GANModule
 from gan_suite.training.schedules import GoodfellowSchedule
 
 
-def goodfellow_sgd(params) -> torch.optim.Optimizer:
-    """Goodfellow et al. 2014: SGD, lr 0.1, momentum 0.5 (ramped by :class:`GoodfellowSchedule`)."""
-    return torch.optim.SGD(params, lr=0.1, momentum=0.5)
+#: Goodfellow et al. 2014: SGD, lr 0.1, momentum 0.5 (decayed and ramped by :class:`GoodfellowSchedule`)
+GOODFELLOW_SGD = {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1, "momentum": 0.5}}
 
 
 class VanillaGAN(GANModule):
@@ -55,8 +53,8 @@ class VanillaGAN(GANModule):
         loss: str = "non_saturating",
         d_steps: int = 1,
         gp_weight: float = 10.0,
-        g_optimizer: Optional[OptimizerCallable] = None,
-        d_optimizer: Optional[OptimizerCallable] = None,
+        g_optimizer: Optional[OptimizerCallable] = GOODFELLOW_SGD,
+        d_optimizer: Optional[OptimizerCallable] = GOODFELLOW_SGD,
         g_scheduler: Optional[LRSchedulerCallable] = None,
         d_scheduler: Optional[LRSchedulerCallable] = None,
         grad_clip_norm: Optional[float] = None,
@@ -76,7 +74,8 @@ class VanillaGAN(GANModule):
             d_scheduler = d_scheduler or GoodfellowSchedule
         super().__init__(
             generator, discriminator, loss=loss, d_steps=d_steps, gp_weight=gp_weight,
-            g_optimizer=g_optimizer or goodfellow_sgd, d_optimizer=d_optimizer or goodfellow_sgd,
+            g_optimizer=GOODFELLOW_SGD if g_optimizer is None else g_optimizer,
+            d_optimizer=GOODFELLOW_SGD if d_optimizer is None else d_optimizer,
             g_scheduler=g_scheduler, d_scheduler=d_scheduler, grad_clip_norm=grad_clip_norm,
             ema_decay=ema_decay, ema_start=ema_start, seed=seed, rank_invariant_noise=rank_invariant_noise,
             num_fixed_samples=num_fixed_samples, check_finite_every_n_steps=check_finite_every_n_steps,
@@ -112,8 +111,8 @@ class DCGAN(GANModule):
         loss: str = "non_saturating",
         d_steps: int = 1,
         gp_weight: float = 10.0,
-        g_optimizer: Optional[OptimizerCallable] = None,
-        d_optimizer: Optional[OptimizerCallable] = None,
+        g_optimizer: Optional[OptimizerCallable] = ADAM_DCGAN,
+        d_optimizer: Optional[OptimizerCallable] = ADAM_DCGAN,
         g_scheduler: Optional[LRSchedulerCallable] = None,
         d_scheduler: Optional[LRSchedulerCallable] = None,
         grad_clip_norm: Optional[float] = None,

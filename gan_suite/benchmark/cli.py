@@ -49,19 +49,23 @@ def benchmark_main(argv: Sequence[str]) -> int:
         logger=args.logger, retry_failed=args.retry_failed, progress=not args.quiet,
         vectorise=False if args.no_vectorise else None,
     )
+    runner.check_commands()  # every variant's overrides against the base config, before any work
     if args.dry_run:
         import shlex
 
-        for run in runner.runs:
-            state = runner.status_of(run) or "to do"
-            print(f"{run.run_id}  [{state}]\n    {shlex.join(runner.command(run))}")
+        grouped = set()
         if runner.vectorise:
             for item in runner.work_items(runner.pending()):
                 refusal = runner.vectorise_refusal(item[0].variant)
                 if refusal is None:
+                    grouped.update(run.run_id for run in item)
                     print(f"vectorised group {item[0].variant} ({len(item)} seeds)\n    {shlex.join(runner.group_command(item))}")
                 elif item[0] is next(r for r in runner.pending() if r.variant == item[0].variant):
                     print(f"{item[0].variant}: not vectorised, {refusal}")
+        for run in runner.runs:
+            state = runner.status_of(run) or "to do"
+            command = "" if run.run_id in grouped or state != "to do" else f"\n    {shlex.join(runner.command(run))}"
+            print(f"{run.run_id}  [{state}{', in its vectorised group' if run.run_id in grouped else ''}]{command}")
         print(f"{len(runner.runs)} runs in shard {runner.shard}/{runner.num_shards}, {len(runner.pending())} to do, "
               f"slots: {', '.join(s.name for s in runner.slots)}")
         return 0
@@ -74,7 +78,14 @@ def benchmark_main(argv: Sequence[str]) -> int:
     summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
     print(f"{definition.name}: shard {runner.shard}/{runner.num_shards}: {summary}")
     print(f"table and plots: gan-suite report {args.out}")
-    return 0 if counts.get("missing", 0) == 0 else 1
+    failed = counts.get("failed", 0) + counts.get("missing", 0)
+    if failed:
+        print(
+            f"gan-suite benchmark: {failed} run(s) failed (reasons in their result.json and "
+            f"{os.path.join(args.out, 'runs', '<run id>', 'stderr.log')}); rerun with --retry-failed",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
 
 
 def report_main(argv: Sequence[str]) -> int:

@@ -107,7 +107,7 @@ def logger_args(definition: BenchmarkDefinition, run: RunSpec, out_dir: str, log
     if logger == "none":
         return ["--trainer.logger=false", f"--trainer.default_root_dir={os.path.join(root, run.run_id, NO_LOGGER_DIR)}"]
     if logger == "csv":
-        cls, extra = "pytorch_lightning.loggers.CSVLogger", ["--trainer.logger.init_args.version=train"]
+        cls, extra = "gan_suite.tracking.CSVLogger", ["--trainer.logger.init_args.version=train"]
     elif logger == "wandb":
         cls = "gan_suite.tracking.WandbLogger"
         extra = [

@@ -3,6 +3,8 @@
 * ``curves.png``: the main metric over training steps, per variant the mean over seeds as a line
   and the min-max range over seeds as a band.
 * ``samples_<variant>.png``: the last sample picture of each finished seed of a variant, side by side.
+* ``mode_history_<variant>.png``: the in-training mode heatmap (modes x steps) of each seed of a
+  variant that kept one (:class:`~gan_suite.evaluation.mode_history.ModeHistory`).
 """
 
 from __future__ import annotations
@@ -89,12 +91,8 @@ def plot_samples(definition: BenchmarkDefinition, results: dict, out_dir: str, f
         pictures = pictures[:max_seeds]
         if not pictures:
             continue
-        cols = min(5, len(pictures))
-        rows = math.ceil(len(pictures) / cols)
-        fig = Figure(figsize=(2.6 * cols, 2.8 * rows), dpi=120)
-        FigureCanvasAgg(fig)
-        for k, (result, png) in enumerate(pictures):
-            ax = fig.add_subplot(rows, cols, k + 1)
+        fig, axes = _panels(len(pictures), 5, (2.6, 2.8), 120)
+        for ax, (result, png) in zip(axes, pictures):
             with Image.open(png) as image:
                 ax.imshow(image.convert("RGB"))
             status = "" if result.get("status") == R.FINISHED else f" ({result.get('status')})"
@@ -106,6 +104,51 @@ def plot_samples(definition: BenchmarkDefinition, results: dict, out_dir: str, f
         fig.savefig(path)
         written[variant] = path
     return written
+
+
+def plot_mode_histories(definition: BenchmarkDefinition, results: dict, out_dir: str, folder: str, max_seeds: int = 6) -> dict:
+    """Write ``mode_history_<variant>.png`` (one heatmap per seed, with its hop count) for each
+    variant whose runs kept a mode history; returns variant -> path."""
+    import json
+
+    import numpy as np
+
+    from gan_suite.visual.training import draw_mode_heatmap
+
+    written = {}
+    for variant, runs in _variant_results(definition, results).items():
+        histories = []
+        for result in sorted(runs, key=lambda r: r.get("seed", 0)):
+            file = (result.get("mode_history") or {}).get("file")
+            try:
+                with open(os.path.join(out_dir, file)) as f:
+                    histories.append((result, json.load(f)))
+            except (TypeError, OSError, ValueError):
+                continue
+        histories = histories[:max_seeds]
+        if not histories:
+            continue
+        fig, axes = _panels(len(histories), 3, (4.2, 3.2), 110)
+        for ax, (result, history) in zip(axes, histories):
+            stop = result.get("stop_reason")
+            title = f"seed {result.get('seed')}: {history.get('hops')} hops" + (f", stopped: {stop}" if stop and stop != "finished" else "")
+            draw_mode_heatmap(ax, history["steps"], history["modes"], np.array(history["shares"]), np.array(history["dropped"], dtype=bool), title)
+        fig.suptitle(f"{definition.name}: {variant}, share of samples per mode over training", fontsize=9)
+        fig.tight_layout()
+        path = os.path.join(folder, f"mode_history_{variant}.png")
+        os.makedirs(folder, exist_ok=True)
+        fig.savefig(path)
+        written[variant] = path
+    return written
+
+
+def _panels(n: int, max_cols: int, panel_size: tuple, dpi: int) -> tuple:
+    """A figure of ``n`` panels in rows of at most ``max_cols``, each ``panel_size`` inches: (figure, axes)."""
+    cols = min(max_cols, n)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(panel_size[0] * cols, panel_size[1] * rows), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig, [fig.add_subplot(rows, cols, k + 1) for k in range(n)]
 
 
 def _colours(n: int) -> list:

@@ -276,7 +276,8 @@ def _protocol_note(definition: BenchmarkDefinition) -> str:
 
 # ---------------------------------------------------------------------- entry point
 def write_report(out_dir: str, wandb: Optional[bool] = None, plots: bool = True) -> dict:
-    """Write ``DIR/report/table.{md,csv,tex}``, ``curves.png`` and ``samples_<variant>.png``.
+    """Write ``DIR/report/table.{md,csv,tex}`` (the Markdown table followed by the stopping-rule
+    count), ``curves.png``, ``samples_<variant>.png`` and ``mode_history_<variant>.png``.
 
     Args:
         wandb: log the table and figures to a W&B run (default: when the benchmark used W&B).
@@ -288,7 +289,7 @@ def write_report(out_dir: str, wandb: Optional[bool] = None, plots: bool = True)
     folder = os.path.join(out_dir, "report")
     written = {}
     for name, text in (
-        ("table.md", render_markdown(definition, columns, rows)),
+        ("table.md", render_markdown(definition, columns, rows) + stopping_note(definition, results)),
         ("table.csv", render_csv(columns, rows)),
         ("table.tex", render_latex(definition, columns, rows)),
     ):
@@ -296,11 +297,13 @@ def write_report(out_dir: str, wandb: Optional[bool] = None, plots: bool = True)
         R.atomic_write_text(path, text)
         written[name] = path
     if plots:
-        from gan_suite.benchmark.plots import plot_curves, plot_samples
+        from gan_suite.benchmark.plots import plot_curves, plot_mode_histories, plot_samples
 
         written["curves.png"] = plot_curves(definition, results, os.path.join(folder, "curves.png"))
         for variant, path in plot_samples(definition, results, out_dir, folder).items():
             written[f"samples_{variant}.png"] = path
+        for variant, path in plot_mode_histories(definition, results, out_dir, folder).items():
+            written[f"mode_history_{variant}.png"] = path
     use_wandb = wandb if wandb is not None else any(r.get("logger") == "wandb" for r in results.values())
     if use_wandb:
         _log_to_wandb(definition, out_dir, folder, columns, rows, written)
@@ -323,3 +326,18 @@ def _log_to_wandb(definition, out_dir, folder, columns, rows, written) -> None:
         logger.log_summary({"benchmark": definition.name, "runs_with_result": sum(r.finished + r.diverged + r.failed for r in rows if r.source == "ours")})
     finally:
         logger.finalize("success")
+
+
+def stopping_note(definition: BenchmarkDefinition, results: dict) -> str:
+    """A paragraph counting the runs a stopping rule ended early ('plateau', 'diverged'), per
+    variant, from ``result.json["stop_reason"]``; '' when no rule stopped a run."""
+    counts: dict = {}
+    for run in definition.runs():
+        reason = (results.get(run.run_id) or {}).get("stop_reason")
+        if reason and reason != "finished":
+            counts.setdefault(reason, {}).setdefault(run.variant, 0)
+            counts[reason][run.variant] += 1
+    if not counts:
+        return ""
+    parts = [f"{reason} {sum(by.values())} ({', '.join(f'{v} {n}' for v, n in by.items())})" for reason, by in sorted(counts.items())]
+    return "\nStopped early by a stopping rule: " + "; ".join(parts) + ".\n"

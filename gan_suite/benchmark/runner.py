@@ -2,8 +2,9 @@
 
 Each run (variant x seed) trains in its own subprocess (the ordinary ``gan-suite fit`` command),
 then its checkpoints are evaluated in this process and ``DIR/runs/<run_id>/result.json`` is
-written atomically with status ``finished``, ``diverged`` (NaN / inf loss or samples) or
-``failed`` (reason: the last line of stderr). A run that fails does not stop the benchmark.
+written atomically with status ``finished``, ``diverged`` (NaN / inf loss or samples, or a
+divergence stopping rule) or ``failed`` (reason: the last line of stderr). Why training stopped
+(``stop_reason``: the training run's ``status.json``) and its mode history are recorded too. A run that fails does not stop the benchmark.
 
 Resuming: runs with a result are skipped (``retry_failed`` reruns the failed ones); a run folder
 without a result is wiped and the run restarts. Killing the runner therefore loses at most the
@@ -190,6 +191,23 @@ class BenchmarkRunner:
 
     def command(self, run: RunSpec) -> list:
         return training_argv(self.definition, run, self.out_dir, self.logger, self.train_command)
+
+    def check_commands(self) -> None:
+        """Refuse, before any work, a variant whose overrides ``gan-suite fit`` would refuse
+        (unknown keys, bad values), resolved against the base config: one-line ConfigError naming it."""
+        from gan_suite.errors import GanSuiteError
+        from gan_suite.training.lightning_cli import check_fit_arguments
+
+        checked = set()
+        for run in self.runs:
+            if run.variant in checked:
+                continue
+            checked.add(run.variant)
+            argv = self.command(run)
+            try:
+                check_fit_arguments(argv[argv.index("fit") + 1:])
+            except GanSuiteError as err:
+                raise ConfigError(f"benchmark variant {run.variant!r}: {err}") from None
 
     def group_command(self, runs: list) -> list:
         return vectorised_argv(self.definition, runs, self.out_dir, self.vectorised_command)
@@ -408,6 +426,9 @@ class BenchmarkRunner:
         d_steps = record["d_steps"]
         record["train_dir"] = os.path.relpath(train_dir, self.out_dir) if train_dir else None
         record["samples"] = _last_sample(train_dir, self.out_dir)
+        record.update(training_outcome(train_dir, self.out_dir) if failure is None else {})
+        if failure is None and record.get("stop_reason") == R.DIVERGED:
+            failure = (R.DIVERGED, f"stopping rule: {record.get('stop_message')}")
         if failure is not None:
             record["status"], record["reason"] = failure
         else:
@@ -452,6 +473,34 @@ def _last_sample(train_dir: Optional[str], out_dir: str) -> Optional[str]:
     folder = os.path.join(train_dir, "samples")
     pngs = sorted(f for f in os.listdir(folder) if f.endswith(".png")) if os.path.isdir(folder) else []
     return os.path.relpath(os.path.join(folder, pngs[-1]), out_dir) if pngs else None
+
+
+def training_outcome(train_dir: Optional[str], out_dir: str) -> dict:
+    """What the in-training callbacks left in ``train_dir``, for ``result.json``: why training
+    stopped (``stop_reason``: 'finished' / 'plateau' / 'diverged', ``stop_message``,
+    ``stop_iteration``, ``best_checkpoint`` and ``best_in_training``) and the mode history
+    (``mode_history``: file, heatmap, hops, mean total variation). Paths relative to ``out_dir``."""
+    from gan_suite.run_layout import MODE_HEATMAP_FILE, MODE_HISTORY_FILE, RUN_STATUS_FILE
+
+    if not train_dir:
+        return {}
+    out: dict = {}
+    status = _read_json(os.path.join(train_dir, RUN_STATUS_FILE))
+    if status is not None:
+        out.update(stop_reason=status.get("status"), stop_message=status.get("reason"), stop_iteration=status.get("iteration"))
+        best = status.get("best")
+        if isinstance(best, dict) and best.get("checkpoint"):
+            out["best_checkpoint"] = os.path.relpath(os.path.join(train_dir, best["checkpoint"]), out_dir)
+            out["best_in_training"] = {k: best.get(k) for k in ("metric", "value", "iteration")}
+    history = _read_json(os.path.join(train_dir, MODE_HISTORY_FILE))
+    if history is not None:
+        heatmap = os.path.join(train_dir, MODE_HEATMAP_FILE)
+        out["mode_history"] = {
+            "file": os.path.relpath(os.path.join(train_dir, MODE_HISTORY_FILE), out_dir),
+            "heatmap": os.path.relpath(heatmap, out_dir) if os.path.isfile(heatmap) else None,
+            "hops": history.get("hops"), "mean_total_variation": history.get("mean_total_variation"),
+        }
+    return out
 
 
 def _read_json(path: str) -> Optional[dict]:

@@ -35,7 +35,6 @@ non-Adam optimisers, networks other than VanillaGAN's, ...; one line on stderr),
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import io
 import json
@@ -101,47 +100,10 @@ class VectorisedPlan:
 
 # ---------------------------------------------------------------------------- config
 def parse_config(fit_args: Sequence[str]) -> dict:
-    """The resolved config (a plain dict, as ``config.yaml`` holds it) of ``gan-suite fit`` arguments.
+    """The resolved config (a plain dict, as ``config.yaml`` holds it) of ``gan-suite fit`` arguments."""
+    from gan_suite.training.lightning_cli import parse_fit_config
 
-    Uses the LightningCLI parser of ``gan-suite fit`` (same groups, same parser mode) and
-    instantiates nothing. Raises :class:`~gan_suite.errors.ConfigError` with the parser's message
-    when the arguments do not parse.
-    """
-    import yaml
-    from pytorch_lightning.callbacks import ModelCheckpoint
-    from pytorch_lightning.cli import LightningCLI
-
-    from gan_suite.cli import _has_omegaconf
-    from gan_suite.data.base import GANDataModule
-    from gan_suite.errors import ConfigError
-    from gan_suite.training.callbacks import SampleGrid
-    from gan_suite.training.module import GANModule
-
-    class ParseOnly(LightningCLI):
-        # the argument groups of gan_suite.cli's GanSuiteCLI
-        def add_arguments_to_parser(self, parser) -> None:
-            parser.add_lightning_class_args(SampleGrid, "samples")
-            parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-            parser.set_defaults({"checkpoint.save_last": True, "checkpoint.every_n_train_steps": 1000})
-
-        def _set_seed(self) -> None:  # parsing only: leave the global RNG alone
-            pass
-
-        def instantiate_classes(self) -> None:
-            pass
-
-    parser_kwargs = {"prog": "gan-suite", "parser_mode": "omegaconf"} if _has_omegaconf() else {"prog": "gan-suite"}
-    errors = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(errors):
-            cli = ParseOnly(
-                GANModule, GANDataModule, subclass_mode_model=True, subclass_mode_data=True, args=list(fit_args),
-                run=False, save_config_callback=None, parser_kwargs=parser_kwargs, load_from_checkpoint_support=False,
-            )
-    except SystemExit:
-        lines = [line.strip() for line in errors.getvalue().splitlines() if line.strip()]
-        raise ConfigError(lines[-1] if lines else "the config does not parse") from None
-    return yaml.safe_load(cli.parser.dump(cli.config, skip_validation=True))
+    return parse_fit_config(fit_args)
 
 
 def _value(mapping: Optional[dict], key: str, default=None):
@@ -193,6 +155,10 @@ def plan_from_config(config: dict, steps: Optional[int] = None) -> VectorisedPla
         raise Unsupported(f"trainer.strategy={trainer.get('strategy')}: one device only")
     if trainer.get("max_epochs") not in (None, -1):
         raise Unsupported(f"trainer.max_epochs={trainer.get('max_epochs')}: the length must be train.steps / trainer.max_steps")
+    for callback in trainer.get("callbacks") or []:
+        path = str(callback.get("class_path", "")) if isinstance(callback, dict) else ""
+        if path.rsplit(".", 1)[-1] in _TRAINING_VIEW_CALLBACKS:
+            raise Unsupported(f"trainer.callbacks has {path}: the vectorised trainer runs no callbacks")
     accelerator = str(trainer.get("accelerator") or "auto")
     if accelerator not in ("cpu", "gpu", "cuda", "auto"):
         raise Unsupported(f"trainer.accelerator={accelerator}: only cpu or cuda")
@@ -229,6 +195,10 @@ def _device(accelerator: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+#: callbacks whose work (stopping a run, its mode history, its film) the vectorised trainer cannot do
+_TRAINING_VIEW_CALLBACKS = ("PlateauStopping", "DivergenceStopping", "ModeHistory", "TrainingFilm")
 
 
 def vectorise_refusal(base_config: str, overrides: dict, steps: Optional[int] = None) -> Optional[str]:

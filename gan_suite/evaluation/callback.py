@@ -19,7 +19,7 @@ import pytorch_lightning as pl
 import torch
 
 from gan_suite.errors import ConfigError
-from gan_suite.evaluation.metrics.registry import check_metric_names, direction, needs_of
+from gan_suite.evaluation.metrics.registry import check_metric_names, direction, get_metric, needs_of
 from gan_suite.evaluation.protocol import (
     compute_metrics,
     default_extractor,
@@ -30,6 +30,23 @@ from gan_suite.evaluation.protocol import (
 )
 from gan_suite.evaluation.streaming import FeatureSet, dataset_features, generated_features
 from gan_suite.training.callbacks import run_directory
+
+
+class EvaluationListener:
+    """A callback that the :class:`EvaluationCallback` tells of each of its evaluations, on every
+    rank, after the history entry and the best checkpoint are written (mode history, stopping rules)."""
+
+    def on_evaluation_end(self, trainer: pl.Trainer, pl_module, values: dict, entry: dict) -> None:
+        """``values``: every metric output (tables and verdicts included); ``entry``: the history
+        line (``iteration``, ``global_step`` and the scalar metrics)."""
+
+
+def find_evaluation_callback(trainer: pl.Trainer, needed_by: str) -> "EvaluationCallback":
+    """The trainer's EvaluationCallback; a one-line ConfigError naming ``needed_by`` if it has none."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, EvaluationCallback):
+            return callback
+    raise ConfigError(f"{needed_by} needs an EvaluationCallback in trainer.callbacks (it acts on its evaluations)")
 
 
 class EvaluationCallback(pl.Callback):
@@ -81,6 +98,10 @@ class EvaluationCallback(pl.Callback):
         self._real: Optional[FeatureSet] = None
         self._train: Optional[FeatureSet] = None
         self._heldout: Optional[FeatureSet] = None
+
+    def metric_outputs(self) -> list[str]:
+        """The output keys (``fid``, ``kid_mean``, ``modes_covered``, ...) of this callback's metrics."""
+        return [output.key for name in self.metrics for output in get_metric(name).outputs]
 
     # ------------------------------------------------------------------ set-up
     def on_fit_start(self, trainer: pl.Trainer, pl_module) -> None:
@@ -139,6 +160,9 @@ class EvaluationCallback(pl.Callback):
         if trainer.is_global_zero:
             self._append_history(trainer, entry)
         self._maybe_save_best(trainer, pl_module, scalars)
+        for callback in trainer.callbacks:  # after the best checkpoint: a rule that stops keeps it
+            if isinstance(callback, EvaluationListener):
+                callback.on_evaluation_end(trainer, pl_module, values, entry)
         return values
 
     def _maybe_save_best(self, trainer, pl_module, scalars: dict) -> None:

@@ -1,4 +1,5 @@
-"""``gan-suite evaluate --ckpt PATH``: every metric of a trained generator, with its protocol.
+"""Every metric of a trained generator, with its protocol (``gan-suite evaluate``; options in
+:mod:`gan_suite.evaluation.evaluate_cli`).
 
 Streams: samples are generated, passed through the feature extractor and dropped batch by batch.
 Real-data features are cached on disk (see :mod:`gan_suite.evaluation.real_cache`). Writes
@@ -8,7 +9,6 @@ and prints a table.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -19,14 +19,14 @@ import torch
 
 from gan_suite.errors import ConfigError
 from gan_suite.evaluation.checkpoint import build_datamodule, load_generator
-from gan_suite.evaluation.metrics.registry import check_metric_names, metric_names, needs_of
+from gan_suite.evaluation.metrics.registry import check_metric_names, needs_of
+from gan_suite.evaluation.output_folder import add_to_index, claim_folder, evaluation_root, protocol_folder_name
 from gan_suite.evaluation.protocol import (
     compute_metrics,
     default_extractor,
     default_metrics,
     default_num_samples,
     evaluation_context,
-    format_table,
     mode_labeller,
     reference_sets,
 )
@@ -61,6 +61,7 @@ def evaluate_checkpoint(
     significance: float = 0.01,
     copy_quantile: float = 0.01,
     copy_per_class: bool = True,
+    overwrite: bool = False,
 ) -> dict:
     """Evaluate the generator of ``ckpt_path``.
 
@@ -71,7 +72,9 @@ def evaluate_checkpoint(
         num_samples: generated samples (default 50k Inception / 10k MNIST / 2,500 2-D).
         real_split: the real reference split ('heldout' or 'train').
         num_real: real samples of the reference (default: the whole split).
-        out_dir: where ``metrics.json`` and pictures go (default ``<run dir>/evaluation``).
+        out_dir: where ``metrics.json`` and pictures go (default: a folder of its own for this
+            checkpoint step and protocol, see :mod:`gan_suite.evaluation.output_folder`).
+        overwrite: replace an earlier result of the same protocol in the default folder.
         seed: seed of the evaluation noise.
         weights_path: weights file of the extractor (e.g. the Inception ``.pth``) for offline use.
 
@@ -97,7 +100,18 @@ def evaluate_checkpoint(
     names = check_metric_names(metrics if metrics is not None else default_metrics(context))
     needs = needs_of(names)
     n_fake = num_samples or default_num_samples(extractor_name)
-    out_dir = out_dir or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(ckpt_path))), "evaluation")
+    index_root = None
+    if out_dir is None:
+        settings = {
+            "metrics": names, "real_split": real_split, "num_real": num_real, "weights": trained.weights,
+            "extractor": extractor.describe(), "kid_subset_size": kid_subset_size, "significance": significance,
+            "copy_quantile": copy_quantile, "copy_per_class": copy_per_class,
+        }
+        index_root = evaluation_root(ckpt_path)
+        out_dir = claim_folder(
+            os.path.join(index_root, protocol_folder_name(ckpt_path, trained.iteration, extractor_name, n_fake, seed, settings)),
+            overwrite,
+        )
     notes: list[str] = []
 
     def note(msg: str) -> None:
@@ -153,7 +167,14 @@ def evaluate_checkpoint(
         "warnings": notes,
         "files": files,
     }
-    _write_json(result, os.path.join(out_dir, "metrics.json"))
+    result["files"]["metrics"] = os.path.join(out_dir, "metrics.json")
+    _write_json(result, result["files"]["metrics"])
+    if index_root is not None:
+        add_to_index(index_root, {
+            "folder": os.path.relpath(out_dir, index_root), "checkpoint": os.path.abspath(ckpt_path),
+            "iteration": trained.iteration, "extractor": extractor_name, "n_generated": len(fake), "seed": seed,
+            "metrics": names,
+        })
     return result
 
 
@@ -169,63 +190,3 @@ def _json_default(value):
     if isinstance(value, torch.Tensor):
         return value.tolist()
     return str(value)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from gan_suite.arguments import ArgumentParser, existing_file, int_at_least, probability, writable_dir
-
-    p = ArgumentParser(prog="gan-suite evaluate", description=__doc__.splitlines()[0])
-    p.add_argument("--ckpt", required=True, help="training checkpoint (e.g. runs/NAME/version_0/checkpoints/last.ckpt)")
-    p.add_argument("--features", default="auto", help="inception | dinov2 | clip | mnist_classifier | raw2d | auto")
-    p.add_argument("--metrics", default=None, help=f"comma-separated: {','.join(metric_names())} (default: all that apply)")
-    p.add_argument("--num-samples", type=int_at_least(1), default=None, help="generated samples (default 50000 inception, 10000 mnist, 2500 2-D)")
-    p.add_argument("--real-split", default="heldout", choices=["heldout", "train"], help="real reference split")
-    p.add_argument("--num-real", type=int_at_least(1), default=None, help="real reference samples (default: whole split)")
-    p.add_argument("--batch-size", type=int_at_least(1), default=256)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--out", type=writable_dir, default=None, help="output folder (default: <run dir>/evaluation)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the evaluation noise")
-    p.add_argument("--weights-path", type=existing_file, default=None, help="weights file of the feature extractor (offline use)")
-    p.add_argument("--kid-subset-size", type=int_at_least(2), default=1000)
-    p.add_argument("--significance", type=probability, default=0.01, help="level of the copying and mode-collapse tests (0.01)")
-    p.add_argument("--copy-quantile", type=probability, default=0.01, help="held-out quantile below which a sample counts as a copy (0.01)")
-    p.add_argument("--copy-pooled", action="store_true", help="copy test against the whole held-out null, not per classifier class")
-    p.add_argument("--no-ema", action="store_true", help="evaluate the raw generator even when an EMA copy exists")
-    p.add_argument("--no-progress", action="store_true")
-    return p
-
-
-def main(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(list(argv))
-    if args.metrics:
-        check_metric_names(args.metrics.split(","))  # before any work starts
-    result = evaluate_checkpoint(
-        args.ckpt,
-        features=args.features,
-        metrics=args.metrics.split(",") if args.metrics else None,
-        num_samples=args.num_samples,
-        real_split=args.real_split,
-        num_real=args.num_real,
-        batch_size=args.batch_size,
-        device=args.device,
-        out_dir=args.out,
-        seed=args.seed,
-        weights_path=args.weights_path,
-        kid_subset_size=args.kid_subset_size,
-        use_ema=not args.no_ema,
-        progress=not args.no_progress,
-        significance=args.significance,
-        copy_quantile=args.copy_quantile,
-        copy_per_class=not args.copy_pooled,
-    )
-    proto = result["protocol"]
-    print(
-        f"{proto['extractor']['name']} features, {proto['n_generated']} generated vs {proto['n_real']} real "
-        f"({proto['real_split']} split of {proto['data']['name']}), step {proto['iteration']}, seed {proto['seed']}"
-    )
-    print(format_table(result["metrics"]))
-    out = os.path.dirname(result["protocol"]["checkpoint"])
-    print(f"written: {os.path.join(args.out or os.path.join(os.path.dirname(out), 'evaluation'), 'metrics.json')}")
-    for name, path in result["files"].items():
-        print(f"written: {path}")
-    return 0

@@ -1,4 +1,4 @@
-"""Experiment tracking: the W&B logger used by the configs, and evaluation results into a run.
+"""Experiment tracking: the W&B and CSV loggers used by the configs, and evaluation results into a run.
 
     trainer:
       logger:
@@ -8,8 +8,9 @@
 See docs/tracking.md.
 """
 
+from gan_suite.tracking.csv_logger import CSVLogger
 from gan_suite.tracking.credentials import has_credentials, resolve_offline
 from gan_suite.tracking.evaluation import log_evaluation, numeric_metrics, reopen_run_logger
 from gan_suite.tracking.wandb_logger import WandbLogger, new_run_id
 
-__all__ = ["WandbLogger", "new_run_id", "has_credentials", "resolve_offline", "log_evaluation", "numeric_metrics", "reopen_run_logger"]
+__all__ = ["CSVLogger", "WandbLogger", "new_run_id", "has_credentials", "resolve_offline", "log_evaluation", "numeric_metrics", "reopen_run_logger"]

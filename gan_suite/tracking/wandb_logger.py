@@ -84,11 +84,13 @@ class WandbLogger(_LightningWandbLogger):
         # jsonargparse passes every wandb.init argument it finds, None when not set: drop those
         kwargs = {key: value for key, value in kwargs.items() if value is not None}
         mode = kwargs.pop("mode", None)
+        #: WANDB_MODE=disabled (or mode='disabled'): W&B is off, nothing is written or sent
+        self.disabled = (mode or os.environ.get("WANDB_MODE", "")).lower() == "disabled"
         if mode in ("offline", "dryrun"):
             offline = True
-        elif mode is not None:
-            kwargs["mode"] = mode  # 'online' / 'disabled' / 'shared' go to wandb.init as given
-        self.offline = resolve_offline(offline)
+        elif mode is not None and not self.disabled:
+            kwargs["mode"] = mode  # 'online' / 'shared' go to wandb.init as given
+        self.offline = False if self.disabled else resolve_offline(offline)
         if log_model and self.offline:
             warnings.warn("W&B runs offline: log_model is ignored (checkpoints stay in the run directory)", stacklevel=2)
             log_model = False
@@ -97,6 +99,9 @@ class WandbLogger(_LightningWandbLogger):
             init_kwargs["tags"] = list(tags)
         if self.offline:
             init_kwargs["mode"] = "offline"
+        if self.disabled:
+            init_kwargs["mode"] = "disabled"
+            log_model = False
         self._explicit_wandb_dir = dir
         self.init_timeout = init_timeout
         self.silent = silent
@@ -131,7 +136,8 @@ class WandbLogger(_LightningWandbLogger):
     def experiment(self):
         if self._experiment is None:
             wandb_dir = self._explicit_wandb_dir or self.run_dir
-            os.makedirs(wandb_dir, exist_ok=True)
+            if not self.disabled:
+                os.makedirs(wandb_dir, exist_ok=True)
             self._wandb_init["dir"] = wandb_dir
             if "settings" not in self._wandb_init:
                 import wandb

@@ -1,13 +1,15 @@
-"""Callbacks of the training side: sample grids from the fixed noise batch."""
+"""Callbacks of the training side: sample grids from the fixed noise batch; the run's status file."""
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Optional
 
 import pytorch_lightning as pl
 import torch
 
+from gan_suite.run_layout import RUN_STATUS_FILE
 from gan_suite.visual import sample_picture_array, save_png
 
 
@@ -29,6 +31,22 @@ def run_directory(trainer: pl.Trainer) -> str:
     save_dir = logger.save_dir if logger.save_dir is not None else trainer.default_root_dir
     version = logger.version if isinstance(logger.version, str) else f"version_{logger.version}"
     return os.path.join(save_dir, str(logger.name), version)
+
+
+def write_run_status(trainer: pl.Trainer, status: str, reason: Optional[str], iteration: int, **extra) -> Optional[str]:
+    """Write ``{"status", "reason", "iteration", ...extra}`` to ``<run dir>/status.json`` (rank 0,
+    atomically); returns the path (None on other ranks). ``status``: 'finished', 'plateau',
+    'diverged', ..."""
+    if not trainer.is_global_zero:
+        return None
+    path = os.path.join(run_directory(trainer), RUN_STATUS_FILE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump({"status": status, "reason": reason, "iteration": int(iteration), **extra}, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path
 
 
 #: rows of a class-conditional sample grid (one class per row)
@@ -87,3 +105,22 @@ class SampleGrid(pl.Callback):
                 logger.log_image(key="samples", images=[picture], step=trainer.global_step)
             elif hasattr(getattr(logger, "experiment", None), "add_image"):
                 logger.experiment.add_image("samples", torch.from_numpy(picture).permute(2, 0, 1), pl_module.iteration)
+
+
+class TrainingStepProgressBar(pl.callbacks.TQDMProgressBar):
+    """Lightning's progress bar, with its total in training steps.
+
+    One batch is one training step (``d_steps`` D updates and one G update), while
+    ``trainer.max_steps`` counts optimizer updates, ``d_steps + 1`` per training step: Lightning's
+    own bar would stop at 1 / (d_steps + 1) of its total.
+    """
+
+    @property
+    def total_train_batches(self):
+        total = super().total_train_batches
+        trainer = self.trainer
+        if trainer.max_steps is not None and trainer.max_steps > 0:
+            per_step = int(getattr(trainer.lightning_module, "d_steps", 0)) + 1
+            steps = -(-trainer.max_steps // per_step)
+            return steps if total is None or total == float("inf") else min(total, steps)
+        return total

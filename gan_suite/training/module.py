@@ -11,6 +11,7 @@ training step.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from typing import Callable, Optional, Union
@@ -26,6 +27,9 @@ from gan_suite.training.seeding import derive_seed
 
 from pytorch_lightning.cli import LRSchedulerCallable as SchedulerFactory
 from pytorch_lightning.cli import OptimizerCallable as OptimizerFactory
+
+#: Radford et al.'s optimizer (Adam, lr 2e-4, beta1 0.5), the default of both networks
+ADAM_DCGAN = {"class_path": "torch.optim.Adam", "init_args": {"lr": 2e-4, "betas": [0.5, 0.999]}}
 
 
 def conditioned(net: nn.Module, x: torch.Tensor, labels: Optional[torch.Tensor]) -> torch.Tensor:
@@ -112,8 +116,8 @@ class GANModule(pl.LightningModule):
         loss: str = "non_saturating",
         d_steps: int = 1,
         gp_weight: float = 10.0,
-        g_optimizer: Optional[OptimizerFactory] = None,
-        d_optimizer: Optional[OptimizerFactory] = None,
+        g_optimizer: Optional[OptimizerFactory] = ADAM_DCGAN,
+        d_optimizer: Optional[OptimizerFactory] = ADAM_DCGAN,
         g_scheduler: Optional[SchedulerFactory] = None,
         d_scheduler: Optional[SchedulerFactory] = None,
         grad_clip_norm: Optional[float] = None,
@@ -163,8 +167,8 @@ class GANModule(pl.LightningModule):
         self.loss_name = loss
         self.d_steps = d_steps
         self.gp_weight = gp_weight
-        self._g_optimizer_factory = g_optimizer
-        self._d_optimizer_factory = d_optimizer
+        self._g_optimizer_factory = optimizer_factory(g_optimizer if g_optimizer is not None else ADAM_DCGAN)
+        self._d_optimizer_factory = optimizer_factory(d_optimizer if d_optimizer is not None else ADAM_DCGAN)
         self._g_scheduler_factory = g_scheduler
         self._d_scheduler_factory = d_scheduler
         self.grad_clip_norm = grad_clip_norm
@@ -203,10 +207,8 @@ class GANModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ set-up
     def configure_optimizers(self):
-        g_factory = self._g_optimizer_factory or _default_adam
-        d_factory = self._d_optimizer_factory or _default_adam
-        opt_g = _with_kernels(g_factory(self.generator.parameters()), self.optimizer_kernels)
-        opt_d = _with_kernels(d_factory(self.discriminator.parameters()), self.optimizer_kernels)
+        opt_g = _with_kernels(self._g_optimizer_factory(self.generator.parameters()), self.optimizer_kernels)
+        opt_d = _with_kernels(self._d_optimizer_factory(self.discriminator.parameters()), self.optimizer_kernels)
         schedulers = []
         if self._g_scheduler_factory is not None:
             schedulers.append({"scheduler": self._g_scheduler_factory(opt_g), "interval": "step", "name": "lr_g"})
@@ -374,8 +376,7 @@ class GANModule(pl.LightningModule):
         opt_d.step()
         if log_now:
             with torch.no_grad():
-                to_score = torch.sigmoid if self.loss_fn.probabilistic else (lambda t: t)
-                stats.update(loss_d=loss_d.detach(), d_real=to_score(real_out).mean(), d_fake=to_score(fake_out).mean())
+                stats.update(loss_d=loss_d.detach(), d_real=self.to_score(real_out).mean(), d_fake=self.to_score(fake_out).mean())
                 if penalty is not None:
                     stats["gradient_penalty"] = penalty.detach()
         return stats
@@ -435,16 +436,25 @@ class GANModule(pl.LightningModule):
         return self.generator_ema if self.generator_ema is not None else self.generator
 
     @torch.no_grad()
-    def sample(self, noise: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def sample(self, noise: torch.Tensor, labels: Optional[torch.Tensor] = None, trained: bool = False) -> torch.Tensor:
         """Samples [N, *sample_shape] from noise [N, latent_dim] (and, for a conditional model,
-        labels [N]; default: sample i gets class i mod num_classes), with G in eval mode."""
-        g = self.sampling_generator
-        was_training = g.training
-        g.eval()
-        try:
+        labels [N]; default: sample i gets class i mod num_classes), with G in eval mode: from the
+        sampling generator (the EMA one when enabled), or with ``trained`` from the trained G."""
+        g = self.generator if trained else self.sampling_generator
+        with _eval_mode(g):
             return conditioned(g, noise.to(self.device), None if labels is None else labels.to(self.device))
-        finally:
-            g.train(was_training)
+
+    def to_score(self, raw: torch.Tensor) -> torch.Tensor:
+        """D's raw outputs as scores: the probability of "real" (sigmoid) for probabilistic losses
+        (minimax, non-saturating), the raw output otherwise. Same shape as ``raw``."""
+        return torch.sigmoid(raw) if self.loss_fn.probabilistic else raw
+
+    @torch.no_grad()
+    def discriminator_score(self, samples: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Scores (:meth:`to_score`) [N / pack] of samples [N, *sample_shape] (with their labels [N]
+        for a conditional D), with D in eval mode."""
+        with _eval_mode(self.discriminator):
+            return self.to_score(conditioned(self.discriminator, samples.to(self.device), None if labels is None else labels.to(self.device)))
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -465,9 +475,37 @@ class GANModule(pl.LightningModule):
         self.iteration = int(meta.get("iteration", 0))
 
 
-def _default_adam(params) -> torch.optim.Optimizer:
-    """Radford et al.'s optimizer: Adam, lr 2e-4, beta1 0.5."""
-    return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
+@contextlib.contextmanager
+def _eval_mode(net: nn.Module):
+    """``net`` in eval mode inside the block, back in its previous mode after it."""
+    was_training = net.training
+    net.eval()
+    try:
+        yield net
+    finally:
+        net.train(was_training)
+
+
+def optimizer_factory(spec: Union[OptimizerFactory, dict]) -> OptimizerFactory:
+    """``params -> Optimizer`` from a callable, or from a config value ``{class_path, init_args}``
+    naming a ``torch.optim.Optimizer`` subclass (the form the defaults take, so that
+    ``--print_config`` shows the optimizer that runs)."""
+    if callable(spec):
+        return spec
+    if not isinstance(spec, dict) or "class_path" not in spec:
+        raise ConfigError(f"an optimizer is a callable or {{class_path: ..., init_args: {{...}}}}, got {spec!r}")
+    import functools
+    import importlib
+
+    module_name, _, class_name = str(spec["class_path"]).rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError):
+        raise ConfigError(f"optimizer class not found: {spec['class_path']}") from None
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        raise ConfigError(f"{spec['class_path']} is not a torch.optim.Optimizer")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in (spec.get("init_args") or {}).items()}
+    return functools.partial(cls, **kwargs)
 
 
 def _grad_norm(module: nn.Module) -> torch.Tensor:

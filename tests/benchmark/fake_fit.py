@@ -4,7 +4,10 @@ Writes the run directory the real CLI would (config.yaml, checkpoints/epoch=0-st
 last.ckpt, samples/step_*.png) with JSON "checkpoints", prints progress lines, and
 * exits 2 with the real NaN message when ``model.init_args.gp_weight`` is nan (diverged),
 * raises when ``model.init_args.loss`` is 'crash' (failed),
-* sleeps FAKE_FIT_SLEEP seconds per training step (for kill tests).
+* sleeps FAKE_FIT_SLEEP seconds per training step (for kill tests),
+* with ``fake.stop`` = plateau / diverged, stops at step 4 and writes the status.json a stopping
+  rule writes (best checkpoint at step 2); with ``fake.mode_history=true`` writes a mode history
+  whose most frequent mode changes at every step.
 """
 
 import json
@@ -70,6 +73,22 @@ def main(argv):
         if iteration % 5 == 0 or iteration == total:
             _png(os.path.join(run_dir, "samples", f"step_{iteration:07d}.png"), (seed * 40 + iteration) % 256)
         print(PROGRESS_PREFIX + json.dumps({"iteration": iteration, "max_iterations": total}), flush=True)
+        if options.get("fake.stop") and iteration == 4:
+            status = {"status": options["fake.stop"], "reason": f"fake {options['fake.stop']}", "iteration": iteration,
+                      "best": {"metric": "fid", "value": 1.0, "iteration": 2, "checkpoint": "checkpoints/best_fid.ckpt"}}
+            with open(os.path.join(run_dir, "checkpoints", "best_fid.ckpt"), "w") as f:
+                json.dump({**state, "iteration": 2}, f)
+            with open(os.path.join(run_dir, "status.json"), "w") as f:
+                json.dump(status, f)
+            break
+    if options.get("fake.mode_history") == "true":
+        os.makedirs(os.path.join(run_dir, "evaluation"), exist_ok=True)
+        steps = list(range(1, iteration + 1))
+        shares = [[0.9 if (t % 2) == m else 0.1 for t in steps] for m in range(2)]
+        history = {"steps": steps, "modes": ["0", "1"], "shares": shares, "dropped": [[False] * len(steps)] * 2,
+                   "hops": len(steps) - 1, "mean_total_variation": 0.8}
+        with open(os.path.join(run_dir, "evaluation", "mode_history.json"), "w") as f:
+            json.dump(history, f)
     with open(os.path.join(run_dir, "checkpoints", "last.ckpt"), "w") as f:
         json.dump(state, f)
     return 0

@@ -117,3 +117,30 @@ def test_one_slot_per_gpu_with_the_physical_ids(monkeypatch):
     assert len(plan_slots("0,1", jobs=1)) == 1
     cpu = plan_slots("cpu", jobs=2)
     assert [s.name for s in cpu] == ["cpu#0", "cpu#1"] and all(s.env["CUDA_VISIBLE_DEVICES"] == "" for s in cpu)
+
+
+def test_stopping_rules_are_recorded_counted_and_mode_histories_drawn(tmp_path):
+    raw = definition_dict(
+        variants={
+            "plain": {"fake.mode_history": True},
+            "plateau": {"fake.stop": "plateau", "fake.mode_history": True},
+            "diverged": {"fake.stop": "diverged"},
+        },
+        seeds=[0, 1], steps=10, every=5,
+    )
+    counts = _runner(raw, tmp_path).run()
+    assert counts == {"finished": 4, "diverged": 2}
+    results = read_all_results(str(tmp_path))
+    plateau, diverged, plain = results["plateau__seed0"], results["diverged__seed1"], results["plain__seed0"]
+    assert plateau["status"] == "finished" and plateau["stop_reason"] == "plateau" and plateau["stop_iteration"] == 4
+    assert plateau["final_iteration"] == 4 and plateau["metrics"]["modes_covered"] == 2  # evaluated where it stopped
+    assert diverged["status"] == "diverged" and diverged["reason"] == "stopping rule: fake diverged" and diverged["metrics"] == {}
+    assert diverged["best_in_training"] == {"metric": "fid", "value": 1.0, "iteration": 2}
+    assert os.path.isfile(tmp_path / diverged["best_checkpoint"])  # the best checkpoint stays
+    assert "stop_reason" not in plain and plain["mode_history"]["hops"] == 9
+    assert plateau["mode_history"]["hops"] == 3
+    written = write_report(str(tmp_path), wandb=False)
+    table = open(written["table.md"]).read()
+    assert "Stopped early by a stopping rule: diverged 2 (diverged 2); plateau 2 (plateau 2)." in table
+    assert "| diverged | ours | 0/2 | 2 | 0 |" in table
+    assert set(k for k in written if k.startswith("mode_history_")) == {"mode_history_plain.png", "mode_history_plateau.png"}

@@ -120,6 +120,9 @@ def test_a_variant_with_ema_falls_back_to_runs_of_its_own(tmp_path):
     ({"model.init_args.d_scheduler": {"class_path": "torch.optim.lr_scheduler.ExponentialLR", "init_args": {"gamma": 0.9}}}, "schedules"),
     ({"model.init_args.goodfellow_schedule": True}, "schedules"),
     ({"model": {"class_path": "gan_suite.models.DCGAN", "init_args": {"image_size": 28, "channels": 1}}}, "gan_suite.models.DCGAN"),
+    ({"trainer.callbacks": [{"class_path": "gan_suite.evaluation.callback.EvaluationCallback"},
+                            {"class_path": "gan_suite.evaluation.stopping.PlateauStopping", "init_args": {"metric": "mode_kl"}}]},
+     "gan_suite.evaluation.stopping.PlateauStopping"),
 ])
 def test_what_the_vectorised_trainer_cannot_do_is_refused_in_one_line(overrides, expected):
     reason = vectorise_refusal(RING8, overrides, 10)

@@ -31,14 +31,47 @@ def test_quickstart_config_runs_end_to_end(tmp_path):
     assert resolved["trainer"]["max_steps"] == 4
 
 
-def test_ckpt_path_resumes_the_run(tmp_path):
-    assert main(_fit_args(tmp_path, "quickstart.yaml", 4)) == 0
-    ckpt = tmp_path / "quickstart" / "version_0" / "checkpoints" / "last.ckpt"
-    assert main(_fit_args(tmp_path, "quickstart.yaml", 8, f"--ckpt_path={ckpt}")) == 0
+def test_ckpt_path_resumes_the_run_in_its_own_folder(tmp_path, capsys):
+    import csv
+
     import torch
 
-    resumed = torch.load(tmp_path / "quickstart" / "version_1" / "checkpoints" / "last.ckpt", weights_only=True)
+    logging = ["--trainer.log_every_n_steps=1", "--checkpoint.every_n_train_steps=2"]
+    assert main(_fit_args(tmp_path, "quickstart.yaml", 4, *logging)) == 0
+    run = tmp_path / "quickstart" / "version_0"
+    ckpt = run / "checkpoints" / "last.ckpt"
+    capsys.readouterr()
+    with _no_warning_about("deleted", "not empty", "not resumable"):
+        assert main(_fit_args(tmp_path, "quickstart.yaml", 8, *logging, f"--ckpt_path={ckpt}")) == 0
+    assert f"gan-suite: resuming {run} at training step 2" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path / "quickstart")) == ["version_0"]  # no second run folder
+    resumed = torch.load(ckpt, weights_only=True)
     assert resumed["gan_suite"]["iteration"] == 4 and resumed["global_step"] == 8
+    # every periodic checkpoint is kept (updates 2, 4, 6, 8), and metrics.csv holds both segments
+    assert sorted(f for f in os.listdir(run / "checkpoints") if f != "last.ckpt") == [
+        f"epoch=0-step={n}.ckpt" for n in (2, 4, 6, 8)
+    ]
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert sorted({int(float(r["iteration"])) for r in rows if r.get("iteration")}) == [1, 2, 3, 4]
+
+
+class _no_warning_about:
+    """Fails when a warning containing any of the words is issued inside the block."""
+
+    def __init__(self, *words):
+        self.words = words
+
+    def __enter__(self):
+        import warnings
+
+        self._catch = warnings.catch_warnings(record=True)
+        self.caught = self._catch.__enter__()
+        warnings.simplefilter("always")
+
+    def __exit__(self, *exc):
+        self._catch.__exit__(*exc)
+        bad = [str(w.message) for w in self.caught if any(word in str(w.message) for word in self.words)]
+        assert not bad, bad
 
 
 @pytest.mark.parametrize("config", sorted(f for f in os.listdir(CONFIGS) if f.endswith(".yaml")))
@@ -83,3 +116,14 @@ def test_missing_dataset_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert err[-1].startswith("gan-suite: error: MNIST is not in") and str(tmp_path / "data") in err[-1]
+
+
+def test_the_progress_bar_counts_training_steps(tmp_path, capsys):
+    # d_steps = 2: 9 optimizer updates are 3 training steps; Lightning's own bar would show 3/9
+    args = _fit_args(tmp_path, "quickstart.yaml", 9, "--model.init_args.d_steps=2")
+    args = [a for a in args if a != "--trainer.enable_progress_bar=false"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    err = (captured.out + captured.err).replace("\r", "\n")
+    final = [line for line in err.splitlines() if "it/s" in line or "s/it" in line][-1]
+    assert "100%" in final and " 3/3 " in final, final

@@ -13,6 +13,7 @@ from gan_suite.errors import DataUnavailableError, one_line
 from tests.conftest import REPO_ROOT
 
 QUICKSTART = os.path.join(REPO_ROOT, "configs", "quickstart.yaml")
+SMOKE = os.path.join(REPO_ROOT, "benchmarks", "smoke.yaml")
 
 
 def one_error_line(capsys, code, expected_code=2):
@@ -45,6 +46,14 @@ FIT_CASES = [
     (["--model.init_args.loss", "foo"], "gan-suite: error: gan_suite.models.DCGAN: unknown loss 'foo'; choose one of: "
                                        "minimax, non_saturating, least_squares, hinge, wgan_gp"),
     (["--model.init_args.ema_decay", "1.5"], "gan-suite: error: gan_suite.models.DCGAN: ema_decay must be in [0, 1), got 1.5"),
+    (["--model.init_args.loss=hinj"], "gan-suite: error: gan_suite.models.DCGAN: unknown loss 'hinj'; choose one of: "
+                                      "minimax, non_saturating, least_squares, hinge, wgan_gp"),
+    (["--trainer.max_stepz=3"], "gan-suite: error: unrecognized arguments: --trainer.max_stepz=3"),
+    (["--optimizer=torch.optim.SGD"], "gan-suite: error: unrecognized arguments: --optimizer=torch.optim.SGD"),
+    (["--model.init_args.g_optimizer=torch.optim.Nope"], "gan-suite: error: Parser key \"model\": Problem with given class_path "
+     "'gan_suite.models.DCGAN': Parser key \"g_optimizer\": Expected a path but torch.optim.Nope either not accessible or invalid"),
+    (["--model.init_args.optimizer_kernels=fast"], "gan-suite: error: gan_suite.models.DCGAN: optimizer_kernels must be one of "
+                                                  "['for_loop', 'foreach', 'fused'] or None, got 'fast'"),
 ]
 
 
@@ -88,7 +97,46 @@ def _argparse_cases(tmp, a_file):
         (["benchmark", a_file, "--out", tmp, "--num-shards", "0", "--shard", "0"], "argument --num-shards: must be an integer >= 1, got 0"),
         (["benchmark", a_file, "--out", f"{a_file}/o"], f"argument --out: cannot create {a_file}/o: {a_file} is not a folder"),
         (["report", f"{tmp}/nothing"], f"argument out: folder not found: {tmp}/nothing"),
+        (["report", tmp, "--no-such"], "unrecognized arguments: --no-such"),
+        (["evaluate", *ckpt, "--significance", "1.5"], "argument --significance: must be a number between 0 and 1 (exclusive), got 1.5"),
+        (["evaluate", *ckpt, "--copy-quantile", "zero"], "argument --copy-quantile: must be a number between 0 and 1, got 'zero'"),
+        (["evaluate", *ckpt, "--metrics", "fid,fidd"], "unknown metric(s) fidd; choose from: fid, is, kid, pr, dc, memorisation, modes"),
+        (["benchmark", SMOKE, "--out", tmp, "--devices", "gpu7"], "--devices must be 'auto', 'cpu' or GPU indices like 0,1; got 'gpu7'"),
+        (["benchmark", a_file, "--out", tmp, "--logger", "tensorboard"],
+         "argument --logger: invalid choice: 'tensorboard' (choose from 'wandb', 'csv', 'none')"),
+        (["benchmark", a_file, "--out", tmp, "--shard", "0"], "give both --shard and --num-shards (or neither)"),
+        (["validate", "--config", QUICKSTART], "unknown command 'validate'; commands: fit, evaluate, benchmark, report (gan-suite --help)"),
+        (["trian"], "unknown command 'trian'; commands: fit, evaluate, benchmark, report (gan-suite --help)"),
     ]
+
+
+def _variant_definition(tmp, overrides):
+    import yaml
+
+    path = os.path.join(tmp, "variant.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump({
+            "name": "bad_variant", "base_config": os.path.join(REPO_ROOT, "configs", "gan_ring8.yaml"),
+            "variants": {"gan": {}, "pacgan2": overrides}, "seeds": 1, "train": {"steps": 10},
+            "evaluation": {"features": "raw2d", "metrics": ["modes"], "num_samples": 200},
+            "main_metric": {"name": "modes_covered", "higher_is_better": True}, "logger": "none",
+        }, f)
+    return path
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    ({"model.init_args.pak": 2}, "benchmark variant 'pacgan2': Parser key \"model\": Problem with given class_path "
+                                 "'gan_suite.models.VanillaGAN': Option 'pak' is not accepted"),
+    ({"model.init_args.loss": "hinj"}, "benchmark variant 'pacgan2': gan_suite.models.VanillaGAN: unknown loss 'hinj'; "
+                                       "choose one of: minimax, non_saturating, least_squares, hinge, wgan_gp"),
+    ({"model.init_args.d_steps": 0}, "benchmark variant 'pacgan2': --model.init_args.d_steps must be >= 1, got 0"),
+], ids=["misspelt key", "bad value", "out of range"])
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+def test_benchmark_variant_overrides_are_checked_before_any_work(tmp_path, capsys, overrides, expected, dry_run):
+    out = tmp_path / "out"
+    argv = ["benchmark", _variant_definition(str(tmp_path), overrides), "--out", str(out)] + (["--dry-run"] if dry_run else [])
+    assert one_error_line(capsys, main(argv)) == f"gan-suite: error: {expected}"
+    assert not out.exists(), "no run may start"
 
 
 def test_argparse_command_errors(tmp_path, capsys, a_file):

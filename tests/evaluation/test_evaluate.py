@@ -144,6 +144,49 @@ def test_stacked_mnist_modes_are_counted_over_1000_classes(tmp_path):
     assert m1["modes_covered"] <= 5 and m1["mode_collapse_flagged"]
 
 
+def test_each_protocol_gets_its_own_folder_beside_the_run_with_an_index(quickstart_ckpt, tmp_path, capsys):
+    import shutil
+
+    run_dir = os.path.dirname(os.path.dirname(quickstart_ckpt))
+    root = os.path.join(run_dir, "evaluation")
+    shutil.rmtree(root, ignore_errors=True)
+    base = ["evaluate", "--ckpt", quickstart_ckpt, "--metrics", "fid", "--no-progress"]
+    assert main(base + ["--num-samples", "200"]) == 0
+    assert main(base + ["--num-samples", "300"]) == 0
+    folders = sorted(f for f in os.listdir(root) if os.path.isdir(os.path.join(root, f)))
+    assert [f.split("-")[:5] for f in folders] == [
+        ["last", "step30", "mnist_classifier", "n200", "seed0"], ["last", "step30", "mnist_classifier", "n300", "seed0"],
+    ]
+    index = [json.loads(line) for line in open(os.path.join(root, "index.jsonl"))]
+    assert [e["folder"] for e in index] == folders and [e["n_generated"] for e in index] == [200, 300]
+    for folder, n in zip(folders, (200, 300)):
+        assert json.load(open(os.path.join(root, folder, "metrics.json")))["protocol"]["n_generated"] == n
+    capsys.readouterr()
+    # the same protocol again is refused before any work, unless --overwrite
+    assert main(base + ["--num-samples", "200"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"gan-suite: error: already evaluated with this protocol: {os.path.join(root, folders[0], 'metrics.json')} "
+        "(pass --overwrite to replace it)"
+    )
+    assert main(base + ["--num-samples", "200", "--overwrite"]) == 0
+    assert len(open(os.path.join(root, "index.jsonl")).readlines()) == 3
+    # another setting (here the real split) is another folder
+    assert main(base + ["--num-samples", "200", "--real-split", "train"]) == 0
+    assert len([f for f in os.listdir(root) if os.path.isdir(os.path.join(root, f))]) == 3
+
+
+def test_a_checkpoint_outside_a_run_directory_gets_a_folder_named_after_it(quickstart_ckpt, tmp_path):
+    import shutil
+
+    loose = tmp_path / "downloads" / "model.ckpt"
+    loose.parent.mkdir()
+    shutil.copy(quickstart_ckpt, loose)
+    result = evaluate_checkpoint(str(loose), num_samples=200, metrics=["fid"], progress=False)
+    folder = os.path.dirname(result["files"]["metrics"])
+    assert os.path.dirname(folder) == str(tmp_path / "downloads" / "model_evaluation")
+    assert os.path.basename(folder).startswith("model-step30-mnist_classifier-n200-seed0-")
+
+
 def test_parzen_through_evaluate_uses_the_generated_pixels_and_the_two_halves_of_the_heldout_split(tmp_path):
     from gan_suite.data import MNISTBundled
     from gan_suite.evaluation.metrics.parzen import parzen_log_likelihood

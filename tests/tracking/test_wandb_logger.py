@@ -170,3 +170,24 @@ def test_unreachable_server_falls_back_to_offline(tmp_path, monkeypatch):
     assert logger.offline is True
     (segment,) = glob.glob(str(tmp_path / "x" / logger.version / "wandb" / "offline-run-*"))
     assert _inspect(segment, summary=True)["summary"]["a"] == 1
+
+
+def test_wandb_mode_disabled_writes_no_wandb_files(tmp_path, offline_env, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert _tiny_fit(tmp_path / "runs") == 0
+    (run_dir,) = glob.glob(str(tmp_path / "runs" / "wb" / "*"))
+    assert os.path.isfile(os.path.join(run_dir, "checkpoints", "last.ckpt"))  # training itself is unchanged
+    assert not glob.glob(str(tmp_path / "**" / "*.wandb"), recursive=True)
+    assert not os.path.exists(os.path.join(run_dir, "wandb")) and os.listdir(tmp_path / "wandb_dir") == []
+
+
+def test_resuming_a_wandb_run_continues_its_run_id(tmp_path, offline_env, capsys):
+    assert _tiny_fit(tmp_path / "runs") == 0
+    (run_dir,) = glob.glob(str(tmp_path / "runs" / "wb" / "*"))
+    assert _tiny_fit(tmp_path / "runs", "--trainer.max_steps=12", f"--ckpt_path={run_dir}/checkpoints/last.ckpt") == 0
+    assert f"resuming {run_dir} at training step 4" in capsys.readouterr().err
+    assert glob.glob(str(tmp_path / "runs" / "wb" / "*")) == [run_dir]
+    segments = sorted(glob.glob(os.path.join(run_dir, "wandb", "offline-run-*")))
+    assert len(segments) == 2 and all(s.endswith(os.path.basename(run_dir)) for s in segments)  # one id, two segments
+    steps = [r for r in _inspect(segments[1], summary=False) if "history" in json.dumps(r)]
+    assert steps  # the second segment holds the resumed steps
