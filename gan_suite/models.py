@@ -29,6 +29,8 @@ class VanillaGAN(GANModule):
         sample_shape: shape of one sample ([1, 28, 28] for MNIST, [2] for toy data).
         latent_dim, g_hidden, g_batch_norm, g_output: see :class:`MLPGenerator`.
         d_hidden, d_pieces, d_input_dropout, d_hidden_dropout, pack: see :class:`MaxoutDiscriminator`.
+        num_classes: 0 (unconditional) or the data's number of classes: G takes a label (its
+            embedding concatenated to the noise), D a projection head (Miyato & Koyama 2018).
         goodfellow_schedule: apply the paper's lr decay and momentum ramp to SGD optimizers.
         compile, optimizer_kernels: performance options, see :class:`GANModule`.
         Other arguments: see :class:`GANModule`.
@@ -46,6 +48,7 @@ class VanillaGAN(GANModule):
         d_input_dropout: float = 0.2,
         d_hidden_dropout: float = 0.5,
         pack: int = 1,
+        num_classes: int = 0,
         goodfellow_schedule: bool = True,
         loss: str = "non_saturating",
         d_steps: int = 1,
@@ -64,8 +67,8 @@ class VanillaGAN(GANModule):
         compile: Union[bool, str] = False,
         optimizer_kernels: Optional[str] = None,
     ) -> None:
-        generator = MLPGenerator(latent_dim, sample_shape, g_hidden, g_batch_norm, g_output)
-        discriminator = MaxoutDiscriminator(sample_shape, d_hidden, d_pieces, d_input_dropout, d_hidden_dropout, pack)
+        generator = MLPGenerator(latent_dim, sample_shape, g_hidden, g_batch_norm, g_output, num_classes)
+        discriminator = MaxoutDiscriminator(sample_shape, d_hidden, d_pieces, d_input_dropout, d_hidden_dropout, pack, num_classes)
         if goodfellow_schedule:
             g_scheduler = g_scheduler or GoodfellowSchedule
             d_scheduler = d_scheduler or GoodfellowSchedule
@@ -90,6 +93,7 @@ class DCGAN(GANModule):
         g_width, d_width: channels of G's last / D's first hidden layer (64 in the paper).
         d_norm: 'batch' (paper), 'layer' (for WGAN-GP) or 'none'.
         pack: PacGAN packing degree of D.
+        num_classes: 0 (unconditional) or the data's number of classes (see :class:`VanillaGAN`).
         channels_last, compile, optimizer_kernels: performance options, see :class:`GANModule`.
         Other arguments: see :class:`GANModule` (optimizers default to Adam 2e-4, beta1 0.5).
     """
@@ -103,6 +107,7 @@ class DCGAN(GANModule):
         d_width: int = 64,
         d_norm: str = "batch",
         pack: int = 1,
+        num_classes: int = 0,
         loss: str = "non_saturating",
         d_steps: int = 1,
         gp_weight: float = 10.0,
@@ -122,8 +127,8 @@ class DCGAN(GANModule):
         optimizer_kernels: Optional[str] = None,
     ) -> None:
         super().__init__(
-            DCGANGenerator(latent_dim, image_size, channels, g_width),
-            DCGANDiscriminator(image_size, channels, d_width, d_norm, pack),
+            DCGANGenerator(latent_dim, image_size, channels, g_width, num_classes),
+            DCGANDiscriminator(image_size, channels, d_width, d_norm, pack, num_classes),
             loss=loss, d_steps=d_steps, gp_weight=gp_weight, g_optimizer=g_optimizer, d_optimizer=d_optimizer,
             g_scheduler=g_scheduler, d_scheduler=d_scheduler, grad_clip_norm=grad_clip_norm,
             ema_decay=ema_decay, ema_start=ema_start, seed=seed, rank_invariant_noise=rank_invariant_noise,

@@ -44,7 +44,7 @@ def _numeric(value) -> bool:
 def take(features, index: torch.Tensor):
     """The rows ``index`` [M] of a FeatureSet (features, logits, labels, pixels alike)."""
     pick = lambda t: None if t is None else t[index]  # noqa: E731
-    return replace(features, features=features.features[index], logits=pick(features.logits), labels=pick(features.labels), pixels=pick(features.pixels))
+    return replace(features, features=features.features[index], logits=pick(features.logits), labels=pick(features.labels), pixels=pick(features.pixels), conditioning=pick(getattr(features, "conditioning", None)))
 
 
 def bootstrap_intervals(names, inputs: MetricInputs, values: dict, resamples: int = DEFAULT_RESAMPLES, seed: int = 0, level: float = LEVEL) -> dict:

@@ -113,7 +113,10 @@ class EvaluationCallback(pl.Callback):
         kwargs = {"weights_path": self.weights_path} if self.weights_path else {}
         self._extractor = build_extractor(name, **kwargs).to(pl_module.device)
         self._mixture = getattr(datamodule, "mixture", None)
-        self._context = evaluation_context(name, self._extractor.num_classes is not None, data_name, self._mixture, seed=self.seed)
+        self._context = evaluation_context(
+            name, self._extractor.num_classes is not None, data_name, self._mixture, seed=self.seed,
+            conditional=bool(getattr(pl_module, "num_classes", 0)),
+        )
         needs = needs_of(self.metrics)
         self._pixels = "pixels" in needs and len(pl_module.sample_shape) == 3
         if "labels" in needs and self._mixture is None:
@@ -209,5 +212,6 @@ def gather_feature_sets(local: FeatureSet, strategy) -> FeatureSet:
         return torch.cat([blocks[r, : counts[r]] for r in range(len(counts))]).cpu()
 
     return FeatureSet(
-        features=gather(local.features), logits=gather(local.logits), labels=gather(local.labels), pixels=gather(local.pixels)
+        features=gather(local.features), logits=gather(local.logits), labels=gather(local.labels), pixels=gather(local.pixels),
+        conditioning=gather(local.conditioning),
     )

@@ -118,7 +118,7 @@ def evaluate_checkpoint(
     context = evaluation_context(
         extractor_name, extractor.num_classes is not None, data_name, mixture,
         significance=significance, copy_quantile=copy_quantile, copy_stratify=copy_per_class,
-        kid_subset_size=kid_subset_size, seed=seed,
+        kid_subset_size=kid_subset_size, seed=seed, conditional=bool(getattr(trained.generator, "num_classes", 0)),
     )
     names = check_metric_names(metrics if metrics is not None else default_metrics(context))
     needs = needs_of(names)

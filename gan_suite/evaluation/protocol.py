@@ -1,6 +1,6 @@
 """Which extractor, metrics and sample counts an evaluation uses; the metrics themselves are
 declared in :mod:`gan_suite.evaluation.metrics.registry` (``gan-suite evaluate --metrics`` lists
-them: ``fid``, ``is``, ``kid``, ``pr``, ``dc``, ``memorisation``, ``modes``).
+them: ``fid``, ``is``, ``kid``, ``pr``, ``dc``, ``memorisation``, ``modes``, ``intra_fid``, ``parzen``).
 """
 
 from __future__ import annotations

@@ -170,6 +170,7 @@ class DivergenceStopping(_StoppingRule):
         self.last_saturation: Optional[tuple[float, float]] = None
         self.stopped_status: Optional[str] = None
         self._real: Optional[torch.Tensor] = None
+        self._labels: Optional[torch.Tensor] = None
         self._noise: Optional[torch.Tensor] = None
 
     def on_fit_start(self, trainer, pl_module) -> None:
@@ -183,14 +184,17 @@ class DivergenceStopping(_StoppingRule):
             dataset = trainer.datamodule.split("train")
             x = dataset.__getitems__(list(range(min(n, len(dataset)))))
             self._real = (x[0] if isinstance(x, (list, tuple)) else x).to(pl_module.device)
+            # a class-conditional D judges both sides with the real images' labels
+            self._labels = x[1].to(pl_module.device) if getattr(pl_module, "num_classes", 0) else None
             gen = torch.Generator().manual_seed(self.seed)
             self._noise = torch.randn(len(self._real), pl_module.latent_dim, generator=gen).to(pl_module.device)
 
     def saturation(self, pl_module) -> tuple[float, float]:
         """(mean D(x), mean D(G(z))) on the fixed real batch and the fixed noise."""
-        d_real = float(pl_module.discriminator_score(self._real).mean())
-        fake = pl_module.sample(self._noise, trained=True)  # D is trained against G, not its EMA
-        return d_real, float(pl_module.discriminator_score(fake).mean())
+        labels = self._labels
+        d_real = float(pl_module.discriminator_score(self._real, labels).mean())
+        fake = pl_module.sample(self._noise, labels, trained=True)  # D is trained against G, not its EMA
+        return d_real, float(pl_module.discriminator_score(fake, labels).mean())
 
     def on_evaluation_end(self, trainer, pl_module, values: dict, entry: dict) -> None:
         if trainer.should_stop:

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from gan_suite.errors import NonFiniteSamplesError
 from gan_suite.evaluation.metrics.copy_detection import copy_space
 from gan_suite.evaluation.metrics.fid import FeatureMoments
+from gan_suite.nets.conditional import cyclic_labels
 
 
 @dataclass
@@ -36,6 +37,7 @@ class FeatureSet:
         labels: [N] int64 from a classifier (or the data's labels), or None.
         pixels: [N, C, h, w] float16 images in [-1, 1] reduced for the copy test, or None.
         moments: the features' streamed float64 moments (None: compute from ``features``).
+        conditioning: [N] int64 classes a class-conditional generator was asked for, or None.
     """
 
     features: Optional[torch.Tensor]
@@ -43,6 +45,7 @@ class FeatureSet:
     labels: Optional[torch.Tensor] = None
     pixels: Optional[torch.Tensor] = None
     moments: Optional[FeatureMoments] = None
+    conditioning: Optional[torch.Tensor] = None
 
     def __len__(self) -> int:
         return self.features.shape[0] if self.features is not None else self.moments.n
@@ -119,18 +122,22 @@ def generated_features(
     ``noise_slice=(start, stop)`` restricts to those sample indices (a rank's share under DDP):
     the samples are exactly those a single process produces at the same indices (see
     :func:`evaluation_noise`). NaN or inf samples raise :class:`NonFiniteSamplesError`.
+    A class-conditional generator (``num_classes`` > 0) makes sample i of class i mod num_classes
+    (``FeatureSet.conditioning``).
     ``pixels``: also keep every sample in copy space (``FeatureSet.pixels``).
     ``keep_features=False``: keep only the streamed moments; ``storage_dtype``: dtype of the kept
     features (default: the extractor's output dtype).
     """
     start, stop = noise_slice if noise_slice is not None else (0, num_samples)
+    num_classes = int(getattr(generator, "num_classes", 0))
     was_training = generator.training
     generator.eval()
 
     def batches():
         for lo in range(start, stop, batch_size):
             hi = min(lo + batch_size, stop)
-            x = generator(evaluation_noise(seed, latent_dim, lo, hi).to(device))
+            z = evaluation_noise(seed, latent_dim, lo, hi).to(device)
+            x = generator(z, cyclic_labels(hi - lo, num_classes, lo, device)) if num_classes else generator(z)
             if not torch.isfinite(x).all():
                 raise NonFiniteSamplesError(f"the generator produced NaN or inf values (samples {lo}..{hi - 1})")
             yield x, None
@@ -138,7 +145,10 @@ def generated_features(
     try:
         if stop <= start:
             return FeatureSet(features=torch.zeros(0, getattr(extractor, "feature_dim", 0)))
-        return _collect(batches(), extractor, labeller, stop - start, pixels, progress, "generated", keep_features, storage_dtype)
+        out = _collect(batches(), extractor, labeller, stop - start, pixels, progress, "generated", keep_features, storage_dtype)
+        if num_classes:
+            out.conditioning = cyclic_labels(stop - start, num_classes, start)
+        return out
     finally:
         generator.train(was_training)
 

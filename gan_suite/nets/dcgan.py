@@ -13,10 +13,13 @@ D mirrors it and ends with a convolution over the whole s0 x s0 map: -> logits [
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 
 from gan_suite.errors import ConfigError
+from gan_suite.nets.conditional import CLASS_EMBED_DIM, NoiseWithLabel, ProjectionHead, check_conditioning
 from gan_suite.nets.packing import pack_samples
 from gan_suite.nets.spec import RebuildableMixin
 
@@ -52,17 +55,26 @@ def _norm(kind: str, channels: int) -> nn.Module:
 
 
 class DCGANGenerator(RebuildableMixin, nn.Module):
-    """Noise [N, latent_dim] -> images [N, channels, image_size, image_size] in [-1, 1]."""
+    """Noise [N, latent_dim] (and labels [N] when ``num_classes`` > 0) -> images
+    [N, channels, image_size, image_size] in [-1, 1].
 
-    def __init__(self, latent_dim: int = 100, image_size: int = 64, channels: int = 3, width: int = 64) -> None:
+    Args:
+        num_classes: 0 (unconditional) or the number of classes: the label's embedding is
+            concatenated to the noise (:mod:`gan_suite.nets.conditional`).
+    """
+
+    def __init__(self, latent_dim: int = 100, image_size: int = 64, channels: int = 3, width: int = 64, num_classes: int = 0) -> None:
         super().__init__()
-        self.record_spec(latent_dim=latent_dim, image_size=image_size, channels=channels, width=width)
+        self.record_spec(latent_dim=latent_dim, image_size=image_size, channels=channels, width=width, num_classes=num_classes)
+        check_conditioning(num_classes)
         s0, n = _plan(image_size)
         self.latent_dim = latent_dim
+        self.num_classes = num_classes
         self.sample_shape = (channels, image_size, image_size)
+        self.condition = NoiseWithLabel(num_classes) if num_classes else None
         c = width * 2 ** (n - 1)
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(latent_dim, c, s0, 1, 0, bias=False),  # -> [c, s0, s0]
+            nn.ConvTranspose2d(latent_dim + (CLASS_EMBED_DIM if num_classes else 0), c, s0, 1, 0, bias=False),  # -> [c, s0, s0]
             nn.BatchNorm2d(c),
             nn.ReLU(True),
         ]
@@ -73,8 +85,10 @@ class DCGANGenerator(RebuildableMixin, nn.Module):
         self.net = nn.Sequential(*layers)
         dcgan_init_(self)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.view(z.shape[0], self.latent_dim, 1, 1))
+    def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if self.condition is not None:
+            z = self.condition(z.view(z.shape[0], self.latent_dim), y)
+        return self.net(z.view(z.shape[0], -1, 1, 1))
 
 
 class DCGANDiscriminator(RebuildableMixin, nn.Module):
@@ -83,16 +97,22 @@ class DCGANDiscriminator(RebuildableMixin, nn.Module):
     Args:
         norm: 'batch' (Radford et al.), 'layer' (for WGAN-GP, whose penalty is per sample) or 'none'.
         pack: PacGAN packing degree m (D sees m images concatenated along channels).
+        num_classes: 0 (unconditional) or the number of classes: a projection head on the
+            flattened last feature map [N, c * s0 * s0] adds <embed(y), phi(x)>.
     """
 
-    def __init__(self, image_size: int = 64, channels: int = 3, width: int = 64, norm: str = "batch", pack: int = 1) -> None:
+    def __init__(
+        self, image_size: int = 64, channels: int = 3, width: int = 64, norm: str = "batch", pack: int = 1, num_classes: int = 0
+    ) -> None:
         super().__init__()
-        self.record_spec(image_size=image_size, channels=channels, width=width, norm=norm, pack=pack)
+        self.record_spec(image_size=image_size, channels=channels, width=width, norm=norm, pack=pack, num_classes=num_classes)
         if pack < 1:
             raise ConfigError(f"pack must be >= 1, got {pack}")
+        check_conditioning(num_classes, pack)
         s0, n = _plan(image_size)
         self.sample_shape = (channels, image_size, image_size)
         self.pack = pack
+        self.num_classes = num_classes
         c = width
         layers: list[nn.Module] = [nn.Conv2d(channels * pack, c, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         for _ in range(n - 1):
@@ -100,7 +120,11 @@ class DCGANDiscriminator(RebuildableMixin, nn.Module):
             c *= 2
         layers.append(nn.Conv2d(c, 1, s0, 1, 0, bias=False))  # [c, s0, s0] -> [1, 1, 1]
         self.net = nn.Sequential(*layers)
+        self.projection = ProjectionHead(num_classes, c * s0 * s0) if num_classes else None
         dcgan_init_(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(pack_samples(x, self.pack)).view(-1)
+    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if self.projection is None:
+            return self.net(pack_samples(x, self.pack)).view(-1)
+        phi = self.net[:-1](x)  # [N, c, s0, s0]
+        return self.net[-1](phi).view(-1) + self.projection(phi.flatten(1), y)

@@ -10,12 +10,13 @@ hidden_dropout=0)``.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
 
 from gan_suite.errors import ConfigError
+from gan_suite.nets.conditional import CLASS_EMBED_DIM, NoiseWithLabel, ProjectionHead, check_conditioning
 from gan_suite.nets.packing import pack_samples
 from gan_suite.nets.spec import RebuildableMixin
 
@@ -41,6 +42,8 @@ class MLPGenerator(RebuildableMixin, nn.Module):
         hidden: widths of the ReLU hidden layers.
         batch_norm: BatchNorm1d after each hidden linear layer.
         output: 'tanh' (images in [-1, 1]), 'sigmoid' or 'linear' (points).
+        num_classes: 0 (unconditional) or the number of classes: ``forward(z, y)`` concatenates
+            the label's embedding to the noise (:mod:`gan_suite.nets.conditional`).
     """
 
     def __init__(
@@ -50,15 +53,21 @@ class MLPGenerator(RebuildableMixin, nn.Module):
         hidden: Sequence[int] = (1200, 1200),
         batch_norm: bool = False,
         output: str = "tanh",
+        num_classes: int = 0,
     ) -> None:
         super().__init__()
-        self.record_spec(latent_dim=latent_dim, sample_shape=sample_shape, hidden=hidden, batch_norm=batch_norm, output=output)
+        self.record_spec(
+            latent_dim=latent_dim, sample_shape=sample_shape, hidden=hidden, batch_norm=batch_norm, output=output, num_classes=num_classes
+        )
+        check_conditioning(num_classes)
         if output not in ("tanh", "sigmoid", "linear"):
             raise ConfigError(f"generator output must be 'tanh', 'sigmoid' or 'linear', got {output!r}")
         self.latent_dim = latent_dim
+        self.num_classes = num_classes
         self.sample_shape = tuple(sample_shape)
+        self.condition = NoiseWithLabel(num_classes) if num_classes else None
         layers: list[nn.Module] = []
-        width = latent_dim
+        width = latent_dim + (CLASS_EMBED_DIM if num_classes else 0)
         for h in hidden:
             layers.append(nn.Linear(width, h))
             if batch_norm:
@@ -72,8 +81,9 @@ class MLPGenerator(RebuildableMixin, nn.Module):
             layers.append(nn.Sigmoid())
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).view(z.shape[0], *self.sample_shape)
+    def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        h = z if self.condition is None else self.condition(z, y)
+        return self.net(h).view(z.shape[0], *self.sample_shape)
 
 
 class MaxoutDiscriminator(RebuildableMixin, nn.Module):
@@ -86,6 +96,8 @@ class MaxoutDiscriminator(RebuildableMixin, nn.Module):
         input_dropout: dropout probability on the input (Goodfellow: keep 0.8 -> 0.2).
         hidden_dropout: dropout probability after each hidden layer (Goodfellow: 0.5).
         pack: PacGAN packing degree m (D sees m samples concatenated).
+        num_classes: 0 (unconditional) or the number of classes: a projection head on the last
+            hidden layer adds <embed(y), phi(x)> (``forward(x, y)``).
     """
 
     def __init__(
@@ -96,14 +108,17 @@ class MaxoutDiscriminator(RebuildableMixin, nn.Module):
         input_dropout: float = 0.2,
         hidden_dropout: float = 0.5,
         pack: int = 1,
+        num_classes: int = 0,
     ) -> None:
         super().__init__()
         self.record_spec(
             sample_shape=sample_shape, hidden=hidden, pieces=pieces, input_dropout=input_dropout,
-            hidden_dropout=hidden_dropout, pack=pack,
+            hidden_dropout=hidden_dropout, pack=pack, num_classes=num_classes,
         )
         if pack < 1:
             raise ConfigError(f"pack must be >= 1, got {pack}")
+        check_conditioning(num_classes, pack)
+        self.num_classes = num_classes
         self.sample_shape = tuple(sample_shape)
         self.pack = pack
         layers: list[nn.Module] = [nn.Flatten()]
@@ -117,6 +132,10 @@ class MaxoutDiscriminator(RebuildableMixin, nn.Module):
             width = h
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
+        self.projection = ProjectionHead(num_classes, width) if num_classes else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(pack_samples(x, self.pack)).squeeze(1)
+    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if self.projection is None:
+            return self.net(pack_samples(x, self.pack)).squeeze(1)
+        phi = self.net[:-1](x)  # [N, last hidden width]
+        return self.net[-1](phi).squeeze(1) + self.projection(phi, y)

@@ -49,8 +49,15 @@ def write_run_status(trainer: pl.Trainer, status: str, reason: Optional[str], it
     return path
 
 
+#: rows of a class-conditional sample grid (one class per row)
+MAX_CLASS_ROWS = 10
+
+
 class SampleGrid(pl.Callback):
     """Every ``every_n_steps`` training steps (and at the end), draw the fixed noise batch.
+
+    For a class-conditional model the grid has one row per class (the first
+    ``MAX_CLASS_ROWS`` classes), each row the same first ``nrow`` fixed noise vectors.
 
     Writes ``<run dir>/samples/step_<iteration>.png`` and hands the picture to every logger that
     can take images (``log_image`` of WandbLogger, ``add_image`` of TensorBoard).
@@ -72,10 +79,18 @@ class SampleGrid(pl.Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         self._draw(trainer, pl_module)
 
+    def _samples(self, pl_module) -> torch.Tensor:
+        noise = pl_module.fixed_noise
+        if not getattr(pl_module, "num_classes", 0):
+            return pl_module.sample(noise)
+        rows, cols = min(pl_module.num_classes, MAX_CLASS_ROWS), min(self.nrow, len(noise))
+        labels = torch.arange(rows, device=noise.device).repeat_interleave(cols)  # row r: class r
+        return pl_module.sample(noise[:cols].repeat(rows, 1), labels)
+
     def _draw(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero:
             return
-        samples = pl_module.sample(pl_module.fixed_noise)
+        samples = self._samples(pl_module)
         reference = None
         datamodule = getattr(trainer, "datamodule", None)
         if samples.dim() == 2 and hasattr(datamodule, "mixture"):

@@ -77,6 +77,8 @@ class TrainingFilm(pl.Callback):
         mixture = getattr(trainer.datamodule, "mixture", None)
         if mixture is None or tuple(pl_module.sample_shape) != (2,):
             raise ConfigError("TrainingFilm needs 2-D data with a mixture (gan_suite.data.Toy2D)")
+        if getattr(pl_module, "num_classes", 0):
+            raise ConfigError("TrainingFilm shows an unconditional D over the plane; the model is class-conditional")
         from gan_suite.data.toy2d import mixture_geometry
 
         centres, std = mixture_geometry(mixture)

@@ -32,6 +32,11 @@ from pytorch_lightning.cli import OptimizerCallable as OptimizerFactory
 ADAM_DCGAN = {"class_path": "torch.optim.Adam", "init_args": {"lr": 2e-4, "betas": [0.5, 0.999]}}
 
 
+def conditioned(net: nn.Module, x: torch.Tensor, labels: Optional[torch.Tensor]) -> torch.Tensor:
+    """``net(x, labels)`` for a class-conditional network, ``net(x)`` otherwise."""
+    return net(x) if labels is None else net(x, labels)
+
+
 class DiscriminatorPass(nn.Module):
     """D on real, fake and (optionally) interpolated samples in one forward.
 
@@ -40,6 +45,8 @@ class DiscriminatorPass(nn.Module):
     Args of ``forward``:
         real, fake: [B, *sample_shape]; ``fake`` carries no graph to G.
         gp_mix: [B, 1, ...] interpolation weights in [0, 1] for the gradient penalty, or None.
+        labels: [B] class labels of ``real`` (and of ``fake``, generated for the same labels) for a
+            class-conditional D, or None.
     Returns:
         (real_out [B/m], fake_out [B/m], penalty scalar or None)
     """
@@ -48,13 +55,13 @@ class DiscriminatorPass(nn.Module):
         super().__init__()
         self.discriminator = discriminator
 
-    def forward(self, real: torch.Tensor, fake: torch.Tensor, gp_mix: Optional[torch.Tensor] = None):
+    def forward(self, real: torch.Tensor, fake: torch.Tensor, gp_mix: Optional[torch.Tensor] = None, labels: Optional[torch.Tensor] = None):
         d = self.discriminator
-        real_out, fake_out = d(real), d(fake)
+        real_out, fake_out = conditioned(d, real, labels), conditioned(d, fake, labels)
         penalty = None
         if gp_mix is not None:
             mixed = (gp_mix * real + (1 - gp_mix) * fake).requires_grad_(True)
-            (grad,) = torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)
+            (grad,) = torch.autograd.grad(conditioned(d, mixed, labels).sum(), mixed, create_graph=True)
             penalty = gradient_penalty(grad, getattr(d, "pack", 1))
         return real_out, fake_out, penalty
 
@@ -67,6 +74,10 @@ class GANModule(pl.LightningModule):
             ``latent_dim`` and ``sample_shape``.
         discriminator: maps samples [N, *sample_shape] to raw outputs [N / pack]; exposes
             ``sample_shape`` and (optionally) ``pack``.
+        Class-conditional networks (``num_classes`` > 0 on both, see
+        :mod:`gan_suite.nets.conditional`) take labels as a second argument: D's update
+        conditions the fakes on the labels of the real minibatch, G's update on labels drawn
+        uniformly from the step's noise stream.
         loss: 'minimax', 'non_saturating', 'least_squares', 'hinge' or 'wgan_gp'.
         d_steps: discriminator updates per generator update (k).
         gp_weight: weight lambda of the gradient penalty (wgan_gp).
@@ -134,6 +145,11 @@ class GANModule(pl.LightningModule):
             raise ConfigError(f"optimizer_kernels must be one of {sorted(k for k in _OPTIMIZER_KERNELS if k)} or None, got {optimizer_kernels!r}")
         if compile and get_loss(loss).gradient_penalty:
             raise ConfigError(f"compile=True does not work with the {loss!r} loss: compiled graphs have no double backward")
+        if getattr(generator, "num_classes", 0) != getattr(discriminator, "num_classes", 0):
+            raise ConfigError(
+                f"the generator has num_classes={getattr(generator, 'num_classes', 0)} but the discriminator "
+                f"num_classes={getattr(discriminator, 'num_classes', 0)}"
+            )
         if tuple(generator.sample_shape) != tuple(discriminator.sample_shape):
             raise ConfigError(
                 f"generator makes samples of shape {tuple(generator.sample_shape)} but the discriminator "
@@ -164,6 +180,8 @@ class GANModule(pl.LightningModule):
         self.compile_networks = compile
         self.optimizer_kernels = optimizer_kernels
         self.latent_dim = generator.latent_dim
+        #: classes G and D are conditioned on (0: unconditional)
+        self.num_classes = int(getattr(generator, "num_classes", 0))
         self.sample_shape = tuple(generator.sample_shape)
         self.pack = int(getattr(discriminator, "pack", 1))
         #: training steps (generator updates) done; saved in checkpoints.
@@ -207,6 +225,12 @@ class GANModule(pl.LightningModule):
             raise ConfigError(
                 f"the data gives samples of shape {data_shape} but the model is built for {self.sample_shape}: "
                 "make the model's image size / channels match the data"
+            )
+        data_classes = getattr(datamodule, "num_classes", None)
+        if self.num_classes and data_classes != self.num_classes:
+            raise ConfigError(
+                f"the model is conditioned on {self.num_classes} classes but the data has "
+                f"{data_classes or 'no'} label classes: set model num_classes to match"
             )
         batch = getattr(datamodule, "batch_size", None)
         if batch is not None and batch % self.pack:
@@ -282,6 +306,14 @@ class GANModule(pl.LightningModule):
         """Fresh noise [n, latent_dim] from this step's stream."""
         return self._draw_random(torch.randn, n, self.latent_dim)
 
+    def sample_labels(self, n: int) -> torch.Tensor:
+        """Fresh uniform class labels [n] int64 from this step's stream (conditional models)."""
+
+        def uniform(n, device, generator):
+            return torch.randint(self.num_classes, (n,), device=device, generator=generator)
+
+        return self._draw_random(uniform, n)
+
     def _sample_mix(self, real: torch.Tensor) -> torch.Tensor:
         """Interpolation weights [B, 1, ...] in [0, 1) for the gradient penalty."""
         return self._draw_random(torch.rand, real.shape[0], *([1] * (real.dim() - 1)))
@@ -298,6 +330,7 @@ class GANModule(pl.LightningModule):
 
     def _training_step(self, batch):
         real_all = batch[0] if isinstance(batch, (list, tuple)) else batch
+        labels_all = batch[1] if self.num_classes else None
         if self.channels_last and real_all.dim() == 4:
             real_all = real_all.contiguous(memory_format=torch.channels_last)
         opt_g, opt_d = self.optimizers()
@@ -307,8 +340,9 @@ class GANModule(pl.LightningModule):
         log_now = self._should_log()
         minibatch = real_all.shape[0] // self.d_steps
 
-        for real in real_all.split(minibatch):
-            d_stats = self._discriminator_update(real, opt_d, check, log_now)
+        labels_split = labels_all.split(minibatch) if labels_all is not None else [None] * self.d_steps
+        for real, labels in zip(real_all.split(minibatch), labels_split):
+            d_stats = self._discriminator_update(real, labels, opt_d, check, log_now)
             if sched_d is not None:
                 sched_d.step()
         g_stats = self._generator_update(minibatch, opt_g, check, log_now)
@@ -322,11 +356,11 @@ class GANModule(pl.LightningModule):
             self.log_dict(losses, on_step=True, prog_bar=True)
             self.log_dict({**d_stats, **g_stats, "iteration": float(self.iteration)}, on_step=True)
 
-    def _discriminator_update(self, real: torch.Tensor, opt_d, check: bool, log_now: bool) -> dict:
+    def _discriminator_update(self, real: torch.Tensor, labels: Optional[torch.Tensor], opt_d, check: bool, log_now: bool) -> dict:
         with torch.no_grad():
-            fake = self.generator(self.sample_noise(real.shape[0]))
+            fake = conditioned(self.generator, self.sample_noise(real.shape[0]), labels)
         mix = self._sample_mix(real) if self.loss_fn.gradient_penalty else None
-        real_out, fake_out, penalty = self._discriminator_pass()(real, fake, mix)
+        real_out, fake_out, penalty = self._discriminator_pass()(real, fake, mix, labels)
         loss_d = self.loss_fn.discriminator(real_out, fake_out)
         if penalty is not None:
             loss_d = loss_d + self.gp_weight * penalty
@@ -349,9 +383,10 @@ class GANModule(pl.LightningModule):
 
     def _generator_update(self, n: int, opt_g, check: bool, log_now: bool) -> dict:
         z = self.sample_noise(n)
+        labels = self.sample_labels(n) if self.num_classes else None
         self.toggle_optimizer(opt_g)  # freezes D's parameters: no D gradients are computed
         try:
-            fake_out = self.discriminator(self._generator_for_update()(z))
+            fake_out = conditioned(self.discriminator, conditioned(self._generator_for_update(), z, labels), labels)
             loss_g = self.loss_fn.generator(fake_out)
             if check:
                 self._raise_if_nonfinite(loss_g, "generator loss")
@@ -401,12 +436,13 @@ class GANModule(pl.LightningModule):
         return self.generator_ema if self.generator_ema is not None else self.generator
 
     @torch.no_grad()
-    def sample(self, noise: torch.Tensor, trained: bool = False) -> torch.Tensor:
-        """Samples [N, *sample_shape] from noise [N, latent_dim], with G in eval mode: from the
+    def sample(self, noise: torch.Tensor, labels: Optional[torch.Tensor] = None, trained: bool = False) -> torch.Tensor:
+        """Samples [N, *sample_shape] from noise [N, latent_dim] (and, for a conditional model,
+        labels [N]; default: sample i gets class i mod num_classes), with G in eval mode: from the
         sampling generator (the EMA one when enabled), or with ``trained`` from the trained G."""
         g = self.generator if trained else self.sampling_generator
         with _eval_mode(g):
-            return g(noise.to(self.device))
+            return conditioned(g, noise.to(self.device), None if labels is None else labels.to(self.device))
 
     def to_score(self, raw: torch.Tensor) -> torch.Tensor:
         """D's raw outputs as scores: the probability of "real" (sigmoid) for probabilistic losses
@@ -414,10 +450,11 @@ class GANModule(pl.LightningModule):
         return torch.sigmoid(raw) if self.loss_fn.probabilistic else raw
 
     @torch.no_grad()
-    def discriminator_score(self, samples: torch.Tensor) -> torch.Tensor:
-        """Scores (:meth:`to_score`) [N / pack] of samples [N, *sample_shape], with D in eval mode."""
+    def discriminator_score(self, samples: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Scores (:meth:`to_score`) [N / pack] of samples [N, *sample_shape] (with their labels [N]
+        for a conditional D), with D in eval mode."""
         with _eval_mode(self.discriminator):
-            return self.to_score(self.discriminator(samples.to(self.device)))
+            return self.to_score(conditioned(self.discriminator, samples.to(self.device), None if labels is None else labels.to(self.device)))
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:

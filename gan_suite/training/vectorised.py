@@ -236,6 +236,8 @@ class StackedNetwork:
     def __init__(self, nets: Sequence[nn.Module], backend: str = "auto") -> None:
         if backend not in ("auto", "stacked", "vmap"):
             raise ConfigError(f"backend must be 'auto', 'stacked' or 'vmap', got {backend!r}")
+        if getattr(nets[0], "num_classes", 0):
+            raise ConfigError("the vectorised trainer has no class-conditional step: train conditional models with gan-suite fit")
         if backend == "stacked" and not _supports_stacked(nets[0]):
             raise ConfigError(f"no stacked forward for {type(nets[0]).__name__} (or one of its layers): use backend='vmap'")
         self.backend = "stacked" if backend == "stacked" or (backend == "auto" and _supports_stacked(nets[0])) else "vmap"

@@ -101,7 +101,7 @@ def _argparse_cases(tmp, a_file):
         (["report", tmp, "--no-such"], "unrecognized arguments: --no-such"),
         (["evaluate", *ckpt, "--significance", "1.5"], "argument --significance: must be a number between 0 and 1 (exclusive), got 1.5"),
         (["evaluate", *ckpt, "--copy-quantile", "zero"], "argument --copy-quantile: must be a number between 0 and 1, got 'zero'"),
-        (["evaluate", *ckpt, "--metrics", "fid,fidd"], "unknown metric(s) fidd; choose from: fid, fd_inf, is, kid, pr, dc, memorisation, modes"),
+        (["evaluate", *ckpt, "--metrics", "fid,fidd"], "unknown metric(s) fidd; choose from: fid, fd_inf, is, kid, pr, dc, memorisation, modes, intra_fid, parzen"),
         (["benchmark", SMOKE, "--out", tmp, "--devices", "gpu7"], "--devices must be 'auto', 'cpu' or GPU indices like 0,1; got 'gpu7'"),
         (["benchmark", a_file, "--out", tmp, "--logger", "tensorboard"],
          "argument --logger: invalid choice: 'tensorboard' (choose from 'wandb', 'csv', 'none')"),

@@ -186,3 +186,18 @@ def test_a_checkpoint_outside_a_run_directory_gets_a_folder_named_after_it(quick
     folder = os.path.dirname(result["files"]["metrics"])
     assert os.path.dirname(folder) == str(tmp_path / "downloads" / "model_evaluation")
     assert os.path.basename(folder).startswith("model-step30-mnist_classifier-n200-seed0-")
+
+
+def test_parzen_through_evaluate_uses_the_generated_pixels_and_the_two_halves_of_the_heldout_split(tmp_path):
+    from gan_suite.data import MNISTBundled
+    from gan_suite.evaluation.metrics.parzen import parzen_log_likelihood
+
+    ckpt = _replay(tmp_path, "copy", data_spec=BUNDLED, split="train")
+    m = evaluate_checkpoint(ckpt, num_samples=1000, metrics=["parzen"], out_dir=str(tmp_path), progress=False)["metrics"]
+    fake = ReplayGenerator(data_spec=BUNDLED, split="train")(evaluation_noise(0, 100, 0, 1000))
+    held, _ = MNISTBundled().split("heldout").__getitems__(list(range(500)))
+    px = lambda x: x.double().add(1).div(2).flatten(1)  # noqa: E731
+    want = parzen_log_likelihood(px(fake), px(held)[:250], px(held)[250:])
+    assert (m["parzen_n_samples"], m["parzen_n_validation"], m["parzen_n_test"]) == (1000, 250, 250)
+    assert m["parzen_sigma"] == want["parzen_sigma"]
+    assert m["parzen_ll"] == pytest.approx(want["parzen_ll"], abs=0.05)  # images pass through float16

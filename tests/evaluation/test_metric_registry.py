@@ -17,7 +17,8 @@ from gan_suite.evaluation.metrics.registry import (
 )
 from gan_suite.evaluation.streaming import FeatureSet
 
-BUILT_IN = ["fid", "fd_inf", "is", "kid", "pr", "dc", "memorisation", "modes"]
+BUILT_IN = ["fid", "fd_inf", "is", "kid", "pr", "dc", "memorisation", "modes", "intra_fid", "parzen"]
+ON_BY_DEFAULT = BUILT_IN[:-2]  # intra_fid: conditional generators only; parzen: opt-in
 
 
 @pytest.fixture
@@ -45,8 +46,8 @@ def test_built_in_metrics_and_their_declared_directions():
     assert direction("not_a_metric") is None
     assert default_metrics(EvaluationContext(extractor="raw2d", mixture="ring8")) == ["fid", "fd_inf", "pr", "dc", "modes"]
     digits = EvaluationContext(extractor="mnist_classifier", has_logits=True, data_name="mnist_bundled", num_classes=10)
-    assert default_metrics(digits) == BUILT_IN
-    assert default_metrics(EvaluationContext(extractor="inception", has_logits=True)) == BUILT_IN[:-1]
+    assert default_metrics(digits) == ON_BY_DEFAULT
+    assert default_metrics(EvaluationContext(extractor="inception", has_logits=True)) == ON_BY_DEFAULT[:-1]
 
 
 def test_a_new_metric_reaches_the_evaluation_the_callback_and_the_report(mean_norm):

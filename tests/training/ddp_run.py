@@ -1,8 +1,10 @@
 """Trains a small GAN with the gan_ddp strategy (or one process) and saves each rank's state.
 
 Run as a script (Lightning's popen launcher re-executes it for rank 1):
-    python tests/training/ddp_run.py OUT_DIR DEVICES BATCH STEPS RANK_INVARIANT(0/1) [LOSS] [mlp|dcgan] [eval]
+    python tests/training/ddp_run.py OUT_DIR DEVICES BATCH STEPS RANK_INVARIANT(0/1) [LOSS] [mlp|dcgan] [eval|no] [NUM_NODES]
 Each rank writes OUT_DIR/rank<r>.pt with the G and D parameters and its first noise batch.
+With NUM_NODES > 1 the script is one node's process of a multi-node run, started by torchrun or
+srun (DEVICES processes per node; Lightning reads the launcher's environment).
 """
 
 import os
@@ -65,6 +67,8 @@ class SaveState(pl.Callback):
                 "noise": module.first_noise,
                 "iteration": module.iteration,
                 "world_size": trainer.world_size,
+                "node_rank": trainer.node_rank,
+                "num_nodes": trainer.num_nodes,
             },
             os.path.join(self.out, f"rank{trainer.global_rank}.pt"),
         )
@@ -75,6 +79,7 @@ def main():
     loss = sys.argv[6] if len(sys.argv) > 6 else "non_saturating"
     model = sys.argv[7] if len(sys.argv) > 7 else "mlp"
     evaluate = len(sys.argv) > 8 and sys.argv[8] == "eval"
+    num_nodes = int(sys.argv[9]) if len(sys.argv) > 9 else 1
     torch.set_num_threads(1)
     pl.seed_everything(0, verbose=False)
     module = RecordingGAN(
@@ -92,7 +97,8 @@ def main():
             every_n_steps=0, num_samples=1001, features="raw2d", metrics=["fid", "pr", "modes"], best_metric=None, batch_size=128,
         )
     trainer = pl.Trainer(
-        accelerator="cpu", devices=devices, strategy="gan_ddp" if devices > 1 else "auto", max_steps=2 * steps,
+        accelerator="cpu", devices=devices, num_nodes=num_nodes, strategy="gan_ddp" if devices * num_nodes > 1 else "auto",
+        max_steps=2 * steps,
         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=out,
         callbacks=[SaveState(out, evaluation), *([evaluation] if evaluation else [])],
     )

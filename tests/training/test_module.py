@@ -23,9 +23,9 @@ def _changed(before, net):
 class _Recorder(tiny_ring_gan().__class__):
     """Records which parameters each update changed."""
 
-    def _discriminator_update(self, real, opt_d, check, log_now):
+    def _discriminator_update(self, real, labels, opt_d, check, log_now):
         g0, d0 = _params(self.generator), _params(self.discriminator)
-        out = super()._discriminator_update(real, opt_d, check, log_now)
+        out = super()._discriminator_update(real, labels, opt_d, check, log_now)
         self.d_update_changed = (_changed(g0, self.generator), _changed(d0, self.discriminator))
         return out
 
@@ -57,9 +57,9 @@ def test_k_discriminator_steps_use_distinct_real_minibatches():
     seen = []
 
     class Spy(tiny_ring_gan().__class__):
-        def _discriminator_update(self, real, opt_d, check, log_now):
+        def _discriminator_update(self, real, labels, opt_d, check, log_now):
             seen.append(real.clone())
-            return super()._discriminator_update(real, opt_d, check, log_now)
+            return super()._discriminator_update(real, labels, opt_d, check, log_now)
 
     module = Spy(
         sample_shape=[2], latent_dim=2, g_hidden=[8], g_output="linear", d_hidden=[8], d_pieces=2, d_input_dropout=0.0,

@@ -13,6 +13,8 @@ features -> statistics -> value, one concern per file:
     memorisation.py      data-copying C_T (Meehan et al. 2020), authenticity (Alaa et al. 2022)
     modes.py             mode coverage and KL on mixtures and labelled data, per-mode tests
     gallery.py           the copy gallery picture
+    intra_fid.py         intra-class FID and label agreement of class-conditional generators
+    parzen.py            Gaussian Parzen-window log-likelihood (Goodfellow et al. 2014), opt-in
 
 Each metric module registers its metric with ``@register_metric``: importing this package
 registers them all, in the order below (the order of tables and of ``--metrics`` help).
@@ -46,6 +48,8 @@ from gan_suite.evaluation.metrics.modes import (
 )
 from gan_suite.evaluation.metrics.copy_detection import copy_scores, copy_space, copy_test, tolerant_nn_distance
 from gan_suite.evaluation.metrics.gallery import copy_gallery
+from gan_suite.evaluation.metrics.intra_fid import intra_class_fid
+from gan_suite.evaluation.metrics.parzen import parzen_log_density, parzen_log_likelihood
 from gan_suite.evaluation.metrics.knn import (
     any_within_radii,
     count_within_radii,
@@ -77,6 +81,7 @@ __all__ = [
     "get_metric",
     "grid25_modes",
     "inception_score",
+    "intra_class_fid",
     "kernel_inception_distance",
     "knn",
     "kth_nn_radius",
@@ -86,6 +91,8 @@ __all__ = [
     "mixture_mode_metrics",
     "mode_coverage_test",
     "pairwise_sq_dists",
+    "parzen_log_density",
+    "parzen_log_likelihood",
     "precision_recall",
     "register_metric",
     "ring8_modes",
