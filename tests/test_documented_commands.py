@@ -118,6 +118,11 @@ class Runner:
         from gan_suite.training.lightning_cli import check_fit_arguments
 
         command, rest = argv[0], argv[1:]
+        if "--help" in rest:
+            with pytest.raises(SystemExit) as done:
+                main(argv)
+            assert done.value.code in (0, None) and "usage" in self.capsys.readouterr().out.lower(), source
+            return
         if command == "fit":
             if "--print_config" in rest:
                 with pytest.raises(SystemExit) as done:
