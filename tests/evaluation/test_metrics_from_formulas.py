@@ -1,0 +1,88 @@
+"""Inception Score and KID against numpy versions written from the papers' formulas."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gan_suite.evaluation.metrics import inception_score, kernel_inception_distance
+
+
+def _inception_score_numpy(logits: np.ndarray, splits: int, order: np.ndarray) -> tuple[float, float]:
+    """Salimans et al. 2016: IS = exp(E_x KL(p(y|x) || p(y))), p(y) the split's mean of p(y|x);
+    mean and population std over ``splits`` consecutive splits of the rows taken in ``order``."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    probs = probs[order]
+    n = len(probs)
+    scores = []
+    for i in range(splits):
+        part = probs[i * n // splits : (i + 1) * n // splits]
+        marginal = part.mean(axis=0)
+        kl = (part * (np.log(part) - np.log(marginal))).sum(axis=1)
+        scores.append(math.exp(kl.mean()))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def _mmd2_unbiased_numpy(x: np.ndarray, y: np.ndarray) -> float:
+    """Binkowski et al. 2018, KID: unbiased MMD^2 with the kernel k(a, b) = (a.b / d + 1)^3."""
+    d = x.shape[1]
+    k_xx, k_yy, k_xy = ((x @ x.T) / d + 1) ** 3, ((y @ y.T) / d + 1) ** 3, ((x @ y.T) / d + 1) ** 3
+    m, n = len(x), len(y)
+    within_x = (k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
+    within_y = (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
+    return float(within_x + within_y - 2 * k_xy.mean())
+
+
+def _logits(n=1003, k=10, seed=2):
+    return torch.randn(n, k, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 3.0
+
+
+@pytest.mark.parametrize("splits", [1, 4, 10])
+def test_inception_score_follows_its_formula(splits):
+    logits = _logits()  # N = 1003: the splits are uneven
+    out = inception_score(logits, splits=splits, shuffle=False)
+    mean, std = _inception_score_numpy(logits.numpy(), splits, np.arange(len(logits)))
+    assert out["mean"] == pytest.approx(mean, rel=1e-9) and out["std"] == pytest.approx(std, rel=1e-6, abs=1e-12)
+    # shuffled: the documented permutation numpy.random.RandomState(seed).permutation(N)
+    out = inception_score(logits, splits=splits, seed=7)
+    mean, std = _inception_score_numpy(logits.numpy(), splits, np.random.RandomState(7).permutation(len(logits)))
+    assert out["mean"] == pytest.approx(mean, rel=1e-9) and out["std"] == pytest.approx(std, rel=1e-6, abs=1e-12)
+
+
+def test_inception_score_known_answers():
+    k = 8
+    confident = torch.full((8 * 50, k), -30.0, dtype=torch.float64)
+    confident[torch.arange(len(confident)), torch.arange(len(confident)) % k] = 30.0  # each class equally often
+    assert inception_score(confident, splits=1)["mean"] == pytest.approx(k, rel=1e-9)
+    uniform = torch.zeros(100, k, dtype=torch.float64)
+    assert inception_score(uniform, splits=5)["mean"] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_kid_on_whole_sets_is_the_unbiased_mmd():
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(300, 16, generator=g, dtype=torch.float64)
+    b = torch.randn(300, 16, generator=g, dtype=torch.float64) * 1.2 + 0.3
+    # one subset of all rows: every draw is a permutation, and MMD^2 does not depend on the order
+    out = kernel_inception_distance(a, b, subsets=1, subset_size=300)
+    assert out["mean"] == pytest.approx(_mmd2_unbiased_numpy(a.numpy(), b.numpy()), rel=1e-9)
+    assert out["std"] == 0.0
+    # the order of the arguments does not matter for the whole-set estimate either
+    swapped = kernel_inception_distance(b, a, subsets=1, subset_size=300)
+    assert swapped["mean"] == pytest.approx(out["mean"], rel=1e-9)
+
+
+def test_kid_averages_subsets_drawn_as_documented():
+    g = torch.Generator().manual_seed(4)
+    a = torch.randn(200, 8, generator=g, dtype=torch.float64)
+    b = torch.randn(250, 8, generator=g, dtype=torch.float64) + 0.2
+    out = kernel_inception_distance(a, b, subsets=6, subset_size=50, seed=11)
+    rng = np.random.RandomState(11)
+    values = []
+    for _ in range(6):  # for each subset: rows of the first set, then rows of the second
+        rows_a = rng.choice(len(a), 50, replace=False)
+        rows_b = rng.choice(len(b), 50, replace=False)
+        values.append(_mmd2_unbiased_numpy(a.numpy()[rows_a], b.numpy()[rows_b]))
+    assert out["mean"] == pytest.approx(np.mean(values), rel=1e-9)
+    assert out["std"] == pytest.approx(np.std(values), rel=1e-9)
