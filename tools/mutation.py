@@ -3,6 +3,7 @@
 Usage (from the repository root; ``make mutation`` runs every module)::
 
     python tools/mutation.py [NAME ...]      # names from MODULES below; none: all of them
+    python tools/mutation.py --retest-survivors NAME   # after adding tests
 
 For each module cosmic-ray writes one mutant at a time into the source file, runs the module's
 tests, and restores the file. A mutant is *killed* when the tests fail (or time out) and
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -87,12 +89,24 @@ def _tool(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def run_module(name: str) -> dict:
-    """Run (or resume) the session of one module; return its counts and surviving mutants."""
+def run_module(name: str, retest_survivors: bool = False) -> dict:
+    """Run (or resume) the session of one module; return its counts and surviving mutants.
+
+    With ``retest_survivors`` the surviving mutants of the last session are tested again (with
+    the current test selection) and killed ones are kept: how a session is updated after adding
+    tests. Otherwise a changed configuration starts a fresh session.
+    """
     source, tests = MODULES[name]
     config, session = OUT_DIR / f"{name}.toml", OUT_DIR / f"{name}.sqlite"
     text = _config(source, tests)
-    if not session.exists() or not config.exists() or config.read_text() != text:
+    if retest_survivors and session.exists():
+        before = OUT_DIR / f"{name}.before.json"
+        if not before.exists():
+            before.write_text(json.dumps(summarise(name, session), indent=1))
+        config.write_text(text)
+        with sqlite3.connect(session) as db:
+            db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'")
+    elif not session.exists() or not config.exists() or config.read_text() != text:
         config.write_text(text)
         session.unlink(missing_ok=True)
         subprocess.run([_tool("cosmic-ray"), "init", str(config), str(session)], check=True, cwd=REPO_ROOT)
@@ -120,7 +134,9 @@ def summarise(name: str, session: Path) -> dict:
         elif result["test_outcome"] == "survived":
             counts["survived"] += 1
             m = item["mutations"][0]
-            survivors.append(f"{m['module_path']}:{m['start_pos'][0]} {m['operator_name']} #{m['occurrence']}")
+            where = f"{m['module_path']}:{m['start_pos'][0]} {m['operator_name']} #{m['occurrence']}"
+            changed = [ln for ln in (result.get("diff") or "").splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")]
+            survivors.append(f"{where}: {' / '.join(ln.strip() for ln in changed)}")
         else:
             counts["killed"] += 1
     tested = counts["killed"] + counts["survived"]
@@ -130,6 +146,10 @@ def summarise(name: str, session: Path) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help=f"modules to mutate, from {', '.join(MODULES)} (default: all)")
+    parser.add_argument(
+        "--retest-survivors", action="store_true",
+        help="test the last session's surviving mutants again (after adding tests); keep the killed ones",
+    )
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in MODULES]
     if unknown:
@@ -140,7 +160,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("MKL_NUM_THREADS", "1")
     lines = ["| module | killed | survived | killed share |", "| --- | --- | --- | --- |"]
     for name in args.names or list(MODULES):
-        result = run_module(name)
+        result = run_module(name, args.retest_survivors)
         (OUT_DIR / f"{name}.json").write_text(json.dumps(result, indent=1))
         share = "-" if result["killed_share"] is None else f"{100 * result['killed_share']:.0f}%"
         lines.append(f"| {name} | {result['killed']} | {result['survived']} | {share} |")
