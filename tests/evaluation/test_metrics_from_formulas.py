@@ -86,3 +86,84 @@ def test_kid_averages_subsets_drawn_as_documented():
         values.append(_mmd2_unbiased_numpy(a.numpy()[rows_a], b.numpy()[rows_b]))
     assert out["mean"] == pytest.approx(np.mean(values), rel=1e-9)
     assert out["std"] == pytest.approx(np.std(values), rel=1e-9)
+
+
+def _kid_numpy(a: np.ndarray, b: np.ndarray, subsets: int, subset_size: int, seed: int) -> tuple[float, float]:
+    """Mean and population std of the unbiased MMD^2 over subsets drawn as kid.py documents."""
+    rng = np.random.RandomState(seed)
+    values = []
+    for _ in range(subsets):
+        rows_a = rng.choice(len(a), subset_size, replace=False)
+        rows_b = rng.choice(len(b), subset_size, replace=False)
+        values.append(_mmd2_unbiased_numpy(a[rows_a], b[rows_b]))
+    return float(np.mean(values)), float(np.std(values))
+
+
+def _kid_sets(n_a, n_b, d=4, seed=5):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n_a, d, generator=g, dtype=torch.float64), torch.randn(n_b, d, generator=g, dtype=torch.float64) + 0.1
+
+
+def test_kid_defaults_are_the_published_protocol():
+    import inspect
+
+    # Binkowski et al. 2018 as torch-fidelity runs it: 100 subsets of 1000, cubic kernel
+    # (x.y / d + 1)^3, torch-fidelity's seed 2020. (Computing them costs 100 kernels of 1000 x 1000.)
+    defaults = {k: p.default for k, p in inspect.signature(kernel_inception_distance).parameters.items()}
+    assert defaults == {
+        "feats_a": inspect.Parameter.empty, "feats_b": inspect.Parameter.empty, "subsets": 100, "subset_size": 1000,
+        "degree": 3, "gamma": None, "coef0": 1.0, "seed": 2020,
+    }
+
+
+def test_kid_argument_checks_and_small_sets(capsys):
+    import warnings
+
+    from gan_suite.errors import ConfigError
+
+    a, b = _kid_sets(2, 2)
+    assert kernel_inception_distance(a, b, subsets=1, subset_size=2)["mean"] == pytest.approx(
+        _mmd2_unbiased_numpy(a.numpy(), b.numpy()), rel=1e-9
+    )  # two rows and one subset are enough
+    for subsets, size in ((0, 2), (0, 10), (1, 1)):
+        with pytest.raises(ConfigError, match="subsets >= 1 and subset_size >= 2"):
+            kernel_inception_distance(a, b, subsets=subsets, subset_size=size)
+    a, b = _kid_sets(50, 60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # as many rows as the subset size: no warning
+        kernel_inception_distance(a, b, subsets=2, subset_size=50)
+    with pytest.warns(UserWarning, match="only 50 samples") as record:
+        kernel_inception_distance(a, b, subsets=2, subset_size=51)
+    assert record[0].filename == __file__  # the warning points at the caller
+    assert capsys.readouterr().err == ""  # torch-fidelity's own progress output stays quiet
+
+
+def test_registered_kid_reduces_the_subset_size_to_the_samples_and_says_so(monkeypatch):
+    from gan_suite.evaluation.metrics import kid
+    from gan_suite.evaluation.metrics.registry import EvaluationContext, default_metrics, direction
+    from gan_suite.evaluation.protocol import compute_metrics
+    from gan_suite.evaluation.streaming import FeatureSet
+
+    assert direction("kid_mean") is False  # lower is better
+    assert "kid" in default_metrics(EvaluationContext(extractor="inception"))
+    assert "kid" in default_metrics(EvaluationContext(extractor="vit"))
+    assert "kid" not in default_metrics(EvaluationContext(extractor="raw2d"))
+    calls = []
+
+    def record(feats_a, feats_b, **kwargs):
+        calls.append((feats_a, feats_b, kwargs))
+        return {"mean": 0.25, "std": 0.5}
+
+    monkeypatch.setattr(kid, "kernel_inception_distance", record)
+    fake, real = _kid_sets(600, 1000)
+    notes = []
+    values = compute_metrics(["kid"], fake=FeatureSet(fake), real=FeatureSet(real), log=notes.append)
+    assert values == {"kid_mean": 0.25, "kid_std": 0.5}
+    (feats_a, feats_b, kwargs), = calls
+    assert feats_a is fake and feats_b is real  # torch-fidelity's input1 is the generated set
+    assert kwargs == {"subsets": 100, "subset_size": 600}
+    assert notes == ["KID subset size reduced from 1000 to 600: fewer samples than the subset size"]
+    fake, real = _kid_sets(1000, 1000)
+    notes.clear()
+    compute_metrics(["kid"], fake=FeatureSet(fake), real=FeatureSet(real), log=notes.append)
+    assert notes == [] and calls[-1][2] == {"subsets": 100, "subset_size": 1000}
