@@ -167,3 +167,34 @@ def test_registered_kid_reduces_the_subset_size_to_the_samples_and_says_so(monke
     notes.clear()
     compute_metrics(["kid"], fake=FeatureSet(fake), real=FeatureSet(real), log=notes.append)
     assert notes == [] and calls[-1][2] == {"subsets": 100, "subset_size": 1000}
+
+
+def test_inception_score_argument_checks_and_the_registered_metric(monkeypatch):
+    from gan_suite.errors import ConfigError
+    import importlib
+
+    from gan_suite.evaluation.metrics.registry import EvaluationContext, default_metrics, direction
+    from gan_suite.evaluation.protocol import compute_metrics
+    from gan_suite.evaluation.streaming import FeatureSet
+
+    logits = _logits(n=6)
+    assert inception_score(logits, splits=6, shuffle=False)["mean"] == pytest.approx(1.0)  # one row per split
+    for splits in (0, 7):
+        with pytest.raises(ConfigError, match="need 1 <= splits <= N"):
+            inception_score(logits, splits=splits)
+    assert direction("is_mean") is True
+    assert "is" in default_metrics(EvaluationContext(extractor="inception", has_logits=True))
+    assert "is" in default_metrics(EvaluationContext(extractor="vit", has_logits=True))
+    assert "is" not in default_metrics(EvaluationContext(extractor="inception", has_logits=False))
+    assert "is" not in default_metrics(EvaluationContext(extractor="raw2d", has_logits=True))
+    calls = []
+    is_module = importlib.import_module("gan_suite.evaluation.metrics.inception_score")  # the package exports the function
+    monkeypatch.setattr(is_module, "inception_score", lambda x, **kw: calls.append((x, kw)) or {"mean": 2.0, "std": 0.5})
+    features = torch.zeros(30, 3)
+    many, few = _logits(n=30), _logits(n=4)
+    assert compute_metrics(["is"], fake=FeatureSet(features, logits=many), real=None) == {"is_mean": 2.0, "is_std": 0.5}
+    compute_metrics(["is"], fake=FeatureSet(features[:4], logits=few), real=None)
+    assert [(x is many or x is few, kw) for x, kw in calls] == [(True, {"splits": 10}), (True, {"splits": 4})]
+    notes = []
+    assert compute_metrics(["is"], fake=FeatureSet(features), real=None, log=notes.append) == {}
+    assert notes == ["Inception Score skipped: the extractor gives no logits"] and len(calls) == 2
