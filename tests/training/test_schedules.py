@@ -66,3 +66,13 @@ def test_vanilla_gan_steps_each_schedule_once_per_update():
     assert opt_d.param_groups[0]["lr"] == pytest.approx(paper_lr(6), rel=1e-9)
     assert opt_g.param_groups[0]["momentum"] == pytest.approx(paper_momentum(3), rel=1e-12)
     assert opt_d.param_groups[0]["momentum"] == pytest.approx(paper_momentum(6), rel=1e-12)
+
+
+def test_optimizers_without_momentum_get_only_the_lr_decay():
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=PAPER_LR)
+    schedule = GoodfellowSchedule(opt)
+    for _ in range(3):
+        opt.step()
+        schedule.step()
+    assert "momentum" not in opt.param_groups[0] and opt.param_groups[0]["betas"] == (0.9, 0.999)
+    assert opt.param_groups[0]["lr"] == pytest.approx(paper_lr(3), rel=1e-9)
