@@ -1,6 +1,5 @@
 """The GAN LightningModule: what each update changes, training outcome, resume, NaN handling."""
 
-import copy
 import os
 
 import pytest
