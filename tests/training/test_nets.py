@@ -111,3 +111,18 @@ def test_spec_rebuilds_an_identical_architecture():
     z = torch.randn(2, 10)
     g.eval(), rebuilt.eval()
     assert torch.equal(g(z), rebuilt(z))
+
+
+def test_pack_samples_concatenates_groups_along_the_channels():
+    from gan_suite.nets.packing import pack_samples
+
+    images = torch.arange(4 * 2 * 3 * 3, dtype=torch.float32).view(4, 2, 3, 3)
+    packed = pack_samples(images, 2)
+    assert packed.shape == (2, 4, 3, 3)
+    for group in range(2):
+        assert torch.equal(packed[group], torch.cat([images[2 * group], images[2 * group + 1]]))
+    vectors = torch.arange(6 * 2, dtype=torch.float32).view(6, 2)
+    assert torch.equal(pack_samples(vectors, 3), vectors.view(2, 6))
+    assert pack_samples(vectors, 1) is vectors
+    with pytest.raises(ConfigError, match="batch of 6 samples is not divisible by the packing degree 4"):
+        pack_samples(vectors, 4)
