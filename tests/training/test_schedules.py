@@ -55,6 +55,12 @@ def test_zero_ramp_length_starts_at_the_final_momentum():
     opt = _sgd()
     GoodfellowSchedule(opt, momentum_steps=0)
     assert opt.param_groups[0]["momentum"] == 0.7
+    opt = _sgd()
+    schedule = GoodfellowSchedule(opt, momentum_steps=1)  # a one-update ramp still starts at 0.5
+    assert opt.param_groups[0]["momentum"] == 0.5
+    opt.step()
+    schedule.step()
+    assert opt.param_groups[0]["momentum"] == pytest.approx(0.7)
 
 
 def test_vanilla_gan_steps_each_schedule_once_per_update():
