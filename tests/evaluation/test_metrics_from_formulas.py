@@ -180,8 +180,11 @@ def test_inception_score_argument_checks_and_the_registered_metric(monkeypatch):
     logits = _logits(n=6)
     assert inception_score(logits, splits=6, shuffle=False)["mean"] == pytest.approx(1.0)  # one row per split
     for splits in (0, 7):
-        with pytest.raises(ConfigError, match="need 1 <= splits <= N"):
+        with pytest.raises(ConfigError, match=f"need 1 <= splits <= N, got splits={splits}, N=6$"):
             inception_score(logits, splits=splits)
+    assert inception_score(logits[:1], splits=1)["mean"] == pytest.approx(1.0)  # one sample is enough
+    with pytest.raises(ConfigError, match="logits: need at least 1 rows, got 0"):
+        inception_score(logits[:0], splits=1)
     assert direction("is_mean") is True
     assert "is" in default_metrics(EvaluationContext(extractor="inception", has_logits=True))
     assert "is" in default_metrics(EvaluationContext(extractor="vit", has_logits=True))
