@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup quickstart test clean
+.PHONY: setup quickstart test mutation clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,14 @@ quickstart: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# Mutation testing of the core modules (slow; before a release, not part of `make test`).
+# MUTATE="losses ema" limits it to some modules (names in tools/mutation.py); see docs/mutation.md.
+MUTATE ?=
+
+mutation: setup
+	$(PY) -m pip install --quiet -e '.[test,mutation]'
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) tools/mutation.py $(MUTATE)
 
 clean:
 	rm -rf runs build *.egg-info

@@ -4,7 +4,7 @@ Writes the run directory the real CLI would (config.yaml, checkpoints/epoch=0-st
 last.ckpt, samples/step_*.png) with JSON "checkpoints", prints progress lines, and
 * exits 2 with the real NaN message when ``model.init_args.gp_weight`` is nan (diverged),
 * raises when ``model.init_args.loss`` is 'crash' (failed),
-* sleeps FAKE_FIT_SLEEP seconds per training step (for kill tests),
+* waits at the file gate of tests/benchmark/gate.py before training (for kill tests),
 * with ``fake.stop`` = plateau / diverged, stops at step 4 and writes the status.json a stopping
   rule writes (best checkpoint at step 2); with ``fake.mode_history=true`` writes a mode history
   whose most frequent mode changes at every step.
@@ -13,9 +13,11 @@ last.ckpt, samples/step_*.png) with JSON "checkpoints", prints progress lines, a
 import json
 import os
 import sys
-import time
 import zlib
 import struct
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gate import pass_gate  # noqa: E402
 
 PROGRESS_PREFIX = "@gan-suite-progress "
 
@@ -54,8 +56,8 @@ def main(argv):
     with open(os.path.join(run_dir, "config.yaml"), "w") as f:
         json.dump(options, f)  # JSON is YAML
     total = max_steps // (d_steps + 1)
-    sleep = float(os.environ.get("FAKE_FIT_SLEEP", "0"))
     print(PROGRESS_PREFIX + json.dumps({"iteration": 0, "max_iterations": total}), flush=True)
+    pass_gate()
     for iteration in range(1, total + 1):
         if options.get("model.init_args.gp_weight") in (".nan", "nan") and iteration == 3:
             print("Traceback ... (Lightning noise)", file=sys.stderr)
@@ -64,7 +66,6 @@ def main(argv):
             return 2
         if options.get("model.init_args.loss") == "crash" and iteration == 2:
             raise ValueError("boom: a crashing variant")
-        time.sleep(sleep)
         step = iteration * (d_steps + 1)
         state = {"iteration": iteration, "seed": seed, "pack": int(options.get("model.init_args.pack", "1")), "options": options}
         if every and step % every == 0:

@@ -139,12 +139,60 @@ def test_latex_table_is_well_formed(bench, tmp_path_factory):
     assert proc.returncode == 0, proc.stdout[-2000:]
 
 
-def test_plots_are_written(bench):
+def _pixels(path):
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB")).astype(int)  # [H, W, 3]
+
+
+def _count(pixels, colour, tolerance=2):
+    return int((np.abs(pixels - np.asarray(colour)).max(axis=2) <= tolerance).sum())
+
+
+def test_curves_show_each_variants_mean_line_and_a_band_only_over_several_seeds(bench):
+    out, _ = bench
+    pixels = _pixels(write_report(str(out), wandb=False)["curves.png"])
+    tab10 = [(31, 119, 180), (255, 127, 14), (44, 160, 44)]  # the variants' colours, in order
+    band = [tuple(round(0.8 * 255 + 0.2 * c) for c in colour) for colour in tab10]  # alpha 0.2 on white
+    finished = {v: [s for s in range(3) if STATUSES.get((v, s)) == "finished"] for v in VARIANTS}
+    for i, variant in enumerate(VARIANTS):
+        if len(finished[variant]) > 1:
+            assert _count(pixels, band[i]) > 5000, f"no min-max band for {variant}"
+        else:
+            assert _count(pixels, band[i]) < 500, f"a band for {variant}, which has one finished seed"
+    # right of the legend, a higher mean curve is drawn higher up (smaller row index)
+    right = pixels[:, pixels.shape[1] // 2 :]
+    mean_value = {v: np.mean([_metrics(v, s)["modes_covered"] for s in finished[v]]) for v in VARIANTS}
+    line_row = {}
+    for i, variant in enumerate(VARIANTS):
+        rows, _ = np.nonzero(np.abs(right - np.asarray(tab10[i])).max(axis=2) <= 2)
+        assert len(rows) > 100, f"no mean line for {variant}"
+        line_row[variant] = np.median(rows)
+    assert sorted(VARIANTS, key=lambda v: line_row[v]) == sorted(VARIANTS, key=lambda v: -mean_value[v])
+    # in one pixel column the mean line sits inside its band where the mean lies between min and
+    # max (each curve is [m - 1, m]: the fraction is the same at every step)
+    column = pixels[:, 3 * pixels.shape[1] // 4]  # [H, 3]
+    for i, variant in enumerate(VARIANTS):
+        values = [_metrics(variant, s)["modes_covered"] for s in finished[variant]]
+        if len(values) < 2:
+            continue
+        band_rows = np.nonzero(np.abs(column - np.asarray(band[i])).max(axis=1) <= 2)[0]
+        line_rows = np.nonzero(np.abs(column - np.asarray(tab10[i])).max(axis=1) <= 2)[0]
+        top, bottom = band_rows.min(), band_rows.max()
+        fraction = (line_rows.mean() - top) / (bottom - top)
+        expected = (max(values) - np.mean(values)) / (max(values) - min(values))
+        assert abs(fraction - expected) < 0.05, f"{variant}: line at {fraction:.2f} of its band, expected {expected:.2f}"
+
+
+def test_sample_pictures_show_each_finished_seed_in_seed_order(bench):
     out, _ = bench
     written = write_report(str(out), wandb=False)
-    assert os.path.getsize(written["curves.png"]) > 5000
     for variant in VARIANTS:
         path = written[f"samples_{variant}.png"]
-        assert path == str(out / "report" / f"samples_{variant}.png") and os.path.getsize(path) > 1000
-    with Image.open(written["curves.png"]) as image:
-        assert image.size[0] > 400 and len(set(np.asarray(image.convert("L")).ravel().tolist())) > 10
+        assert path == str(out / "report" / f"samples_{variant}.png")
+        pixels = _pixels(path)
+        # each seed's picture is one uniform grey 40 * seed (see the fixture), drawn as a large block
+        greys = [g for g in range(0, 256, 40) if _count(pixels, (g, g, g), tolerance=0) > 10_000]
+        finished = [s for s in range(3) if STATUSES.get((variant, s)) == "finished"]
+        assert greys == [40 * s for s in finished], variant
+        columns = [np.nonzero((pixels == 40 * s).all(axis=2))[1].mean() for s in finished]
+        assert columns == sorted(columns), f"{variant}: pictures not in seed order"

@@ -4,12 +4,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from gan_suite.benchmark.definition import load_definition
 from gan_suite.benchmark.results import read_all_results
+from tests.benchmark.gate import wait_for
 from tests.benchmark.helpers import definition_dict, write_definition
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "run_fake_benchmark.py")
@@ -36,11 +36,12 @@ def _training_after_two_results(out):
 def test_kill_then_resume(tmp_path, sig):
     definition = write_definition(tmp_path / "def.yaml", definition_dict(seeds=[0, 1], steps=4, every=2))
     out = tmp_path / "out"
-    env = {**os.environ, "FAKE_FIT_SLEEP": "0.15"}  # about 0.6 s of "training" per run
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    env = {**os.environ, "FAKE_GATE": str(gate), "FAKE_GATE_FROM": "3"}  # the third training waits at the gate
     runner = subprocess.Popen([sys.executable, SCRIPT, definition, str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 60
-    while time.time() < deadline and not _training_after_two_results(out):
-        time.sleep(0.02)
+    wait_for(lambda: (gate / "waiting3").exists())
+    assert _training_after_two_results(out)
     runner.send_signal(sig)  # now inside the third run's training
     runner.wait(timeout=30)
     assert runner.returncode != 0
@@ -49,7 +50,12 @@ def test_kill_then_resume(tmp_path, sig):
     in_progress = [d for d in os.listdir(out / "runs") if d not in before]
     assert in_progress  # a run folder without result.json: the interrupted run
 
-    rerun = subprocess.run([sys.executable, SCRIPT, definition, str(out)], env=env, capture_output=True, text=True, timeout=120)
+    # the interrupted training still waits at the gate: the rerun must stop it before redoing its run
+    rerun_env = {k: v for k, v in env.items() if not k.startswith("FAKE_GATE")}
+    try:
+        rerun = subprocess.run([sys.executable, SCRIPT, definition, str(out)], env=rerun_env, capture_output=True, text=True, timeout=120)
+    finally:
+        (gate / "open").touch()  # lets any process still waiting finish
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     after = _results_on_disk(out)
     planned = {run.run_id for run in load_definition(definition).runs()}

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from functools import partial
 
 import pytest
@@ -26,6 +25,7 @@ from gan_suite.benchmark.runner import BenchmarkRunner
 from gan_suite.benchmark.vectorised_launch import (
     UNSUPPORTED_EXIT, EpochSampler, main as launch_main, parse_config, plan_from_config, train, vectorise_refusal,
 )
+from tests.benchmark.gate import wait_for
 from tests.benchmark.helpers import REPO_ROOT, RING8, definition_dict, write_definition
 
 SMOKE = os.path.join(REPO_ROOT, "benchmarks", "smoke_vectorised.yaml")
@@ -170,7 +170,7 @@ def test_vectorised_shards_hold_slices_of_a_variants_seeds():
 
 # ---------------------------------------------------------------------------- kill and resume
 FAKE_LAUNCH = r'''
-import json, os, sys, time
+import json, os, sys
 argv = sys.argv[1:]
 fit = argv[argv.index("--") + 1:]
 seeds = argv[argv.index("--seeds") + 1:argv.index("--run-dirs")]
@@ -183,8 +183,10 @@ with open(os.environ["FAKE_LAUNCH_LOG"], "a") as f:
 for d in dirs:
     os.makedirs(os.path.join(d, "train", "checkpoints"))
     open(os.path.join(d, "train", "config.yaml"), "w").write("{}")
+sys.path.insert(0, {gate_dir!r})
+from gate import pass_gate
+pass_gate("FAKE_FIT_GATE")
 for it in range(1, steps + 1):
-    time.sleep(float(os.environ.get("FAKE_FIT_SLEEP", "0")))
     for s, d in zip(seeds, dirs):
         state = json.dumps({"iteration": it, "seed": int(s), "pack": pack})
         if it % every == 0:
@@ -197,14 +199,15 @@ for d in dirs:
 '''
 
 RUNNER = r'''
-import os, sys, time
+import os, sys
 sys.path.insert(0, {root!r})
 from gan_suite.benchmark.definition import load_definition
 from gan_suite.benchmark.runner import BenchmarkRunner
+from tests.benchmark.gate import pass_gate
 from tests.benchmark.helpers import fake_evaluate
 
 def slow_evaluate(path, **kwargs):
-    time.sleep(float(os.environ.get("FAKE_EVAL_SLEEP", "0")))
+    pass_gate("FAKE_EVAL_GATE")
     return fake_evaluate(path, **kwargs)
 
 runner = BenchmarkRunner(load_definition(sys.argv[1]), sys.argv[2], evaluate_fn=slow_evaluate, devices="cpu", jobs=1,
@@ -233,26 +236,31 @@ def _group_training(out):
 @pytest.mark.parametrize("when", ["training", "evaluation"])
 def test_killed_group_loses_only_its_seeds_without_a_result(tmp_path, when):
     launch, script = tmp_path / "fake_launch.py", tmp_path / "runner.py"
-    launch.write_text(FAKE_LAUNCH)
+    launch.write_text(FAKE_LAUNCH.replace("{gate_dir!r}", repr(os.path.dirname(os.path.abspath(__file__)))))
     script.write_text(RUNNER.format(root=REPO_ROOT, launch=str(launch)))
     raw = definition_dict(seeds=[0, 1], train={"steps": 4, "vectorise": True}, evaluation={"features": "raw2d", "every_n_steps": 2})
     definition = write_definition(tmp_path / "def.yaml", raw)
     out, log = tmp_path / "out", tmp_path / "launches.txt"
-    env = {**os.environ, "FAKE_LAUNCH_LOG": str(log), "FAKE_FIT_SLEEP": "0.3" if when == "training" else "0.01",
-           "FAKE_EVAL_SLEEP": "0.01" if when == "training" else "0.4"}
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    # training: the first group launch waits at the gate; evaluation: the third evaluation (seed 1's
+    # first, after both of seed 0's) waits there
+    gated = {"FAKE_FIT_GATE": str(gate)} if when == "training" else {"FAKE_EVAL_GATE": str(gate), "FAKE_EVAL_GATE_FROM": "3"}
+    env = {**os.environ, "FAKE_LAUNCH_LOG": str(log), **gated}
     runner = subprocess.Popen([sys.executable, str(script), definition, str(out)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    ready = _group_training if when == "training" else (lambda o: set(_results(o)) == {"gan__seed0"})
-    deadline = time.time() + 60
-    while time.time() < deadline and not ready(out):
-        time.sleep(0.01)
+    wait_for(lambda: any(gate.glob("waiting*")))
+    assert _group_training(out) if when == "training" else set(_results(out)) == {"gan__seed0"}
     runner.send_signal(signal.SIGKILL)  # the group's process lives on in its own session
     runner.wait(timeout=30)
     before = _results(out)
     assert set(before) == (set() if when == "training" else {"gan__seed0"})
 
-    env["FAKE_FIT_SLEEP"], env["FAKE_EVAL_SLEEP"] = "0", "0"
-    rerun = subprocess.run([sys.executable, str(script), definition, str(out)], env=env, capture_output=True, text=True, timeout=120)
+    rerun_env = {k: v for k, v in env.items() if k not in gated}
+    try:
+        rerun = subprocess.run([sys.executable, str(script), definition, str(out)], env=rerun_env, capture_output=True, text=True, timeout=120)
+    finally:
+        (gate / "open").touch()  # lets any process still waiting finish
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     after = _results(out)
     assert set(after) == {"gan__seed0", "gan__seed1", "pacgan2__seed0", "pacgan2__seed1"} == set(os.listdir(out / "runs"))

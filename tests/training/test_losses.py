@@ -1,5 +1,6 @@
 """Loss functions against hand-computed values."""
 
+import dataclasses
 import math
 
 import pytest
@@ -76,3 +77,22 @@ def test_losses_are_stable_for_large_logits():
 def test_unknown_loss_names_the_choices():
     with pytest.raises(ConfigError, match="non_saturating"):
         get_loss("nonsaturating")
+
+
+def test_least_squares_and_hinge_on_asymmetric_logits():
+    real, fake = [3.0, 0.25, -0.5], [0.75, -2.0, 1.5]
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    ls_d = 0.5 * mean([(r - 1) ** 2 for r in real]) + 0.5 * mean([f**2 for f in fake])
+    ls_g = 0.5 * mean([(f - 1) ** 2 for f in fake])
+    hinge_d = mean([max(0.0, 1 - r) for r in real]) + mean([max(0.0, 1 + f) for f in fake])
+    real_t, fake_t = torch.tensor(real), torch.tensor(fake)
+    assert get_loss("least_squares").discriminator(real_t, fake_t).item() == pytest.approx(ls_d, rel=1e-6)
+    assert get_loss("least_squares").generator(fake_t).item() == pytest.approx(ls_g, rel=1e-6)
+    assert get_loss("hinge").discriminator(real_t, fake_t).item() == pytest.approx(hinge_d, rel=1e-6)
+
+
+def test_only_the_cross_entropy_losses_have_probabilistic_outputs():
+    assert {name for name, loss in LOSSES.items() if loss.probabilistic} == {"minimax", "non_saturating"}
+    assert {name for name, loss in LOSSES.items() if loss.gradient_penalty} == {"wgan_gp"}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        LOSSES["hinge"].gradient_penalty = True

@@ -1,6 +1,5 @@
 """The GAN LightningModule: what each update changes, training outcome, resume, NaN handling."""
 
-import copy
 import os
 
 import pytest
@@ -9,6 +8,7 @@ import torch
 from gan_suite.data import MNISTBundled, Toy2D
 from gan_suite.data.toy2d import mixture_geometry
 from gan_suite.errors import ConfigError, NonFiniteLossError
+from gan_suite.training.ema import update_ema
 from tests.training.helpers import adam, quiet_trainer, tiny_dcgan, tiny_ring_gan
 
 
@@ -192,13 +192,48 @@ def test_lightning_ddp_strategy_is_refused_with_the_fix():
         trainer.fit(module, Toy2D(num_samples=400, batch_size=10))
 
 
-def test_ema_tracks_the_generator():
-    module = tiny_ring_gan(ema_decay=0.5)
-    quiet_trainer(max_steps=2 * 3).fit(module, Toy2D(num_samples=400, batch_size=10))
+def test_ema_follows_its_recurrence_from_the_start_step():
+    """ema_t = G_t before ``ema_start``, then ema_t = 0.9 ema_(t-1) + 0.1 G_t (computed here in float64)."""
+    import pytorch_lightning as pl
+
+    decay, start, steps = 0.9, 2, 6
+    generator_after_step = []
+
+    class RecordGenerator(pl.Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            generator_after_step.append([p.detach().double().clone() for p in module.generator.parameters()])
+
+    module = tiny_ring_gan(ema_decay=decay, ema_start=start)
+    initial_ema = [p.detach().double().clone() for p in module.generator_ema.parameters()]
+    quiet_trainer(max_steps=2 * steps, callbacks=[RecordGenerator()]).fit(module, Toy2D(num_samples=400, batch_size=10))
+    assert module.iteration == steps and len(generator_after_step) == steps
     assert module.sampling_generator is module.generator_ema
-    diffs = [(e - g).abs().max().item() for e, g in zip(module.generator_ema.parameters(), module.generator.parameters())]
-    assert max(diffs) > 0  # averaged, not a copy
     assert not any(p.requires_grad for p in module.generator_ema.parameters())
+
+    expected = initial_ema
+    for step, generator in enumerate(generator_after_step):
+        if step < start:
+            expected = generator
+        else:
+            expected = [decay * e + (1 - decay) * g for e, g in zip(expected, generator)]
+    for e, got, g in zip(expected, module.generator_ema.parameters(), module.generator.parameters()):
+        assert torch.allclose(got.double(), e, rtol=1e-5, atol=1e-6)
+        assert not torch.allclose(got, g)  # averaged, not a copy
+
+
+def test_update_ema_averages_parameters_and_copies_buffers():
+    torch.manual_seed(0)
+    model, ema = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    with torch.no_grad():
+        ema.weight.fill_(2.0), ema.bias.fill_(-1.0)
+    model.train()(torch.randn(8, 3))  # moves the running statistics away from their defaults
+    update_ema(ema, model, 0.75)
+    assert torch.allclose(ema.weight, 0.75 * torch.full((3,), 2.0) + 0.25 * model.weight)
+    assert torch.allclose(ema.bias, 0.75 * torch.full((3,), -1.0) + 0.25 * model.bias)
+    for b_ema, b in zip(ema.buffers(), model.buffers()):
+        assert torch.equal(b_ema, b)
+    update_ema(ema, model, 0.0)
+    assert torch.equal(ema.weight, model.weight) and torch.equal(ema.bias, model.bias)
 
 
 def test_fixed_noise_is_the_same_for_the_same_seed():
