@@ -3,8 +3,8 @@
 torch-fidelity's ``FeatureExtractorInceptionV3`` loads its weights in the constructor: with
 ``feature_extractor_weights_path=None`` it calls ``torch.hub.load_state_dict_from_url``, which uses
 ``$TORCH_HOME/hub/checkpoints/weights-inception-2015-12-05-6726825d.pth`` when present and
-downloads it otherwise (offline: URLError at construction); with a path it calls
-``torch.load(path, weights_only=False)``; both would run code planted in a weights file. So the
+downloads it otherwise (offline: URLError at construction); with a path it unpickles the file
+without restriction; both would run code planted in a weights file. So the
 file is always read here with ``weights_only=True``, checked against the network's parameter names
 and shapes, and handed to torch-fidelity's constructor in memory (its download-and-load function
 is replaced for the call); a missing file is downloaded with ``torch.hub.download_url_to_file``
@@ -109,8 +109,8 @@ class _CheckedInceptionV3(FeatureExtractorInceptionV3):
 def build_inception(state_dict: Dict[str, torch.Tensor], source: str = "state dict", layers=(FEATURE_LAYER, LOGITS_LAYER)) -> FeatureExtractorInceptionV3:
     """torch-fidelity's Inception-v3 with ``state_dict`` (checked parameter by parameter) as its weights.
 
-    torch-fidelity's constructor loads weights itself (``torch.load(weights_only=False)`` or its
-    hub download); its module-level ``load_state_dict_from_url`` is replaced for the call by one
+    torch-fidelity's constructor loads weights itself (an unrestricted unpickling of its file, or
+    its hub download); its module-level ``load_state_dict_from_url`` is replaced for the call by one
     that returns ``state_dict``, so no file is opened there. Raises ConfigError (one line) when a
     name or shape differs; ``source`` names the file in that message.
     """
