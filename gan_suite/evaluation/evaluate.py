@@ -123,11 +123,12 @@ def evaluate_checkpoint(
     names = check_metric_names(metrics if metrics is not None else default_metrics(context))
     needs = needs_of(names)
     n_fake = num_samples or default_num_samples(extractor_name)
+    description = extractor.describe()
     index_root = None
     if out_dir is None:
         settings = {
             "metrics": names, "real_split": real_split, "num_real": num_real, "weights": trained.weights,
-            "extractor": extractor.describe(), "kid_subset_size": kid_subset_size, "significance": significance,
+            "extractor": description, "kid_subset_size": kid_subset_size, "significance": significance,
             "copy_quantile": copy_quantile, "copy_per_class": copy_per_class, "bootstrap": bootstrap, "dtype": dtype,
         }
         index_root = evaluation_root(ckpt_path)
@@ -143,7 +144,6 @@ def evaluate_checkpoint(
 
     labeller = mode_labeller(data_name, device) if "labels" in needs and mixture is None else None
     pixels = "pixels" in needs and len(trained.sample_shape) == 3
-    description = extractor.describe()
 
     def real_set(split: str, n: Optional[int]) -> FeatureSet:
         key = cache_key(trained.data_spec, split, description, n, "mnist_classifier" if labeller else None)

@@ -23,7 +23,9 @@ from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 
 import gan_suite.training  # noqa: F401  (registers the gan_ddp strategies)
 from gan_suite.data.base import GANDataModule
+from gan_suite.arguments import unwritable
 from gan_suite.errors import ConfigError, UsageError
+from gan_suite.safe_files import load_tensors
 from gan_suite.training.callbacks import SampleGrid, TrainingStepProgressBar, run_directory
 from gan_suite.training.module import GANModule
 
@@ -77,9 +79,9 @@ class GanSuiteCLI(LightningCLI):
     def _parse_ckpt_path(self) -> None:
         subcommand = self.config.get("subcommand")
         if subcommand:
-            check_fit_options(self.config[subcommand])  # before Lightning reads the checkpoint
-            if not self.check_only:
-                resume_in_run_directory(self.config[subcommand])
+            state = check_fit_options(self.config[subcommand])  # before Lightning reads the checkpoint
+            if state is not None and not self.check_only:
+                resume_in_run_directory(self.config[subcommand], state)
         super()._parse_ckpt_path()
 
     def instantiate_classes(self) -> None:
@@ -204,15 +206,13 @@ def check_fit_arguments(fit_args: Sequence[str]) -> None:
 _CKPT_PATH_KEYWORDS = ("last", "best", "hpc", "registry")
 
 
-def check_fit_options(cfg) -> None:
+def check_fit_options(cfg) -> Optional[dict]:
     """Refuse out-of-range ``fit`` options before anything is built (one-line UsageError).
 
     ``cfg``: the sub-command's parsed namespace. Checks step counts, the checkpoint to resume from
-    (exists, tensors only) and that the output folders can be written.
+    (exists, tensors only) and that the output folders can be written. Returns the checkpoint's
+    contents when ``--ckpt_path`` names a file, else None.
     """
-    from gan_suite.arguments import unwritable
-    from gan_suite.errors import UsageError
-    from gan_suite.safe_files import load_tensors
 
     def get(key: str):
         try:
@@ -236,31 +236,35 @@ def check_fit_options(cfg) -> None:
     if ckpt and str(ckpt) not in _CKPT_PATH_KEYWORDS and "://" not in str(ckpt):
         if not os.path.isfile(str(ckpt)):
             raise UsageError(f"--ckpt_path: checkpoint not found: {ckpt}")
-        load_tensors(str(ckpt), "--ckpt_path checkpoint")  # one-line refusal before Lightning reads it
+        state = load_tensors(str(ckpt), "--ckpt_path checkpoint")  # one-line refusal before Lightning reads it
+    else:
+        state = None
     for key in ("trainer.default_root_dir", "trainer.logger.init_args.save_dir"):
         value = get(key)
         if isinstance(value, str) and value:
             problem = unwritable(value)
             if problem:
                 raise UsageError(f"--{key}: {problem}")
+    return state
 
 
-#: loggers whose run folder is ``<save_dir>/<name>/<version>`` and that can continue a run there
-_RESUMABLE_LOGGERS = ("gan_suite.tracking.CSVLogger", "gan_suite.tracking.WandbLogger", "gan_suite.tracking.csv_logger.CSVLogger", "gan_suite.tracking.wandb_logger.WandbLogger")
+#: loggers whose run folder is ``<save_dir>/<name>/<version>`` and that can continue a run there,
+#: by class path -> whether it takes ``resume_step`` (the CSV logger keeps the rows before it)
+_RESUMABLE_LOGGERS = {
+    "gan_suite.tracking.CSVLogger": True, "gan_suite.tracking.csv_logger.CSVLogger": True,
+    "gan_suite.tracking.WandbLogger": False, "gan_suite.tracking.wandb_logger.WandbLogger": False,
+}
 
 
-def resume_in_run_directory(cfg) -> Optional[str]:
+def resume_in_run_directory(cfg, state: dict) -> Optional[str]:
     """Point the logger of a resumed run at the checkpoint's own run folder; returns that folder.
 
     ``--ckpt_path <save_dir>/<name>/<version>/checkpoints/X.ckpt`` with a logger of the same
     ``save_dir`` and ``name`` and no explicit version continues in ``<version>`` (config.yaml,
-    checkpoints, samples, metrics.csv) instead of opening a new one. Says so on stderr.
+    checkpoints, samples, metrics.csv) instead of opening a new one. Says so on stderr. ``state``:
+    the checkpoint's contents (from :func:`check_fit_options`).
     """
-    from gan_suite.safe_files import load_tensors
-
     ckpt = cfg.get("ckpt_path")
-    if not ckpt or not os.path.isfile(str(ckpt)):
-        return None
     checkpoints = os.path.dirname(os.path.abspath(str(ckpt)))
     run_dir = os.path.dirname(checkpoints)
     logger = cfg.get("trainer.logger") if "trainer.logger" in cfg else None
@@ -272,12 +276,9 @@ def resume_in_run_directory(cfg) -> Optional[str]:
     save_dir, name = init.get("save_dir") or ".", init.get("name")
     if name is None or os.path.abspath(os.path.join(save_dir, str(name))) != os.path.dirname(run_dir):
         return None
-    state = load_tensors(str(ckpt), "--ckpt_path checkpoint")
     init["version"] = os.path.basename(run_dir)
-    import warnings
-
     warnings.filterwarnings("ignore", ".*Checkpoint directory .* exists and is not empty.*")  # it is the run's own
-    if "csv_logger" in class_path or class_path.endswith("CSVLogger"):
+    if _RESUMABLE_LOGGERS[class_path]:
         init["resume_step"] = int(state.get("global_step", 0))
     iteration = state.get("gan_suite", {}).get("iteration", "?")
     print(f"gan-suite: resuming {run_dir} at training step {iteration}", file=sys.stderr)
@@ -286,7 +287,7 @@ def resume_in_run_directory(cfg) -> Optional[str]:
 
 def instantiation_error(err: ValueError) -> Exception:
     """One-line ConfigError from jsonargparse's report of a class that refused its arguments."""
-    from gan_suite.errors import ConfigError, compact_report
+    from gan_suite.errors import compact_report
 
     return ConfigError(compact_report(str(err))) if "Errors:" in str(err) else err
 
