@@ -9,11 +9,16 @@ see :mod:`gan_suite.data.sampler`): a DataLoader over a :class:`StepIndexedSampl
 default), or, with ``device_cache=True``, :class:`DeviceCachedBatches`, which keeps the samples
 on the training device and gathers each batch there with one indexing operation: no DataLoader,
 no per-sample indices in Python, no host-to-device copy per step.
+
+Stacked seeds (a training module that trains S seeds at once sets ``stacked_seeds``): the
+batches are [S, k * B, ...] and [S, k * B], seed ``s``'s slice the batch of this data module built
+with ``seed=s`` (its own synthetic data and order), see :class:`StackedBatches`.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Optional, Sequence
 
 import pytorch_lightning as pl
@@ -114,6 +119,8 @@ class GANDataModule(pl.LightningDataModule):
         self._device_copy: Optional[DeviceCachedBatches] = None
         #: discriminator updates per training step; the training module sets it in ``setup``.
         self.minibatches_per_step = 1
+        #: seeds trained at once (stacked); the training module sets it in ``setup``.
+        self.stacked_seeds: Optional[list] = None
         self._splits: dict = {}
 
     # -- what subclasses provide --------------------------------------------------------------
@@ -135,7 +142,9 @@ class GANDataModule(pl.LightningDataModule):
         """Identification of the data for protocols and caches."""
         return {"name": self.name, "sample_shape": list(self.sample_shape)}
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self):
+        if self.stacked_seeds:
+            return StackedBatches([self._seed_copy(seed).train_dataloader() for seed in self.stacked_seeds])
         dataset = self.split("train")
         trainer = self.trainer
         world_size = trainer.world_size if trainer is not None else 1
@@ -161,6 +170,51 @@ class GANDataModule(pl.LightningDataModule):
             collate_fn=_pass_through,
             persistent_workers=False,
         )
+
+
+    def _seed_copy(self, seed: int) -> "GANDataModule":
+        """This data module as built with ``seed`` (same arguments otherwise), attached to the same
+        trainer; a training split equal to one already loaded is shared, not held twice."""
+        params = inspect.signature(type(self).__init__).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        args = {k: v for k, v in self.hparams.items() if takes_any or k in params}
+        clone = type(self)(**{**args, "seed": int(seed)})
+        clone.trainer = self.trainer
+        clone.minibatches_per_step = self.minibatches_per_step
+        clone.device_cache = self.device_cache
+        train = clone.split("train")
+        shared = getattr(self, "_shared_train_splits", None)
+        if shared is None:
+            shared = self._shared_train_splits = []
+        for other in shared:
+            if _same_samples(other, train):
+                clone._splits["train"] = other
+                break
+        else:
+            shared.append(train)
+        return clone
+
+
+def _same_samples(a: Dataset, b: Dataset) -> bool:
+    sa, sb = getattr(a, "samples", None), getattr(b, "samples", None)
+    if not (isinstance(sa, torch.Tensor) and isinstance(sb, torch.Tensor)) or sa.shape != sb.shape or sa.dtype != sb.dtype:
+        return False
+    return torch.equal(sa, sb) and torch.equal(a.labels, b.labels)
+
+
+class StackedBatches:
+    """The batches of S seeds' loaders, stacked: iterating yields ``(x [S, k * B, ...], y [S, k * B])``,
+    slice i from ``loaders[i]``; as long as the shortest loader."""
+
+    def __init__(self, loaders: Sequence) -> None:
+        self.loaders = list(loaders)
+
+    def __len__(self) -> int:
+        return min(len(loader) for loader in self.loaders)
+
+    def __iter__(self):
+        for batches in zip(*self.loaders):
+            yield torch.stack([b[0] for b in batches]), torch.stack([b[1] for b in batches])
 
 
 class DeviceCachedBatches:

@@ -81,6 +81,8 @@ class SampleGrid(pl.Callback):
 
     def _samples(self, pl_module) -> torch.Tensor:
         noise = pl_module.fixed_noise
+        if getattr(pl_module, "seeds", None):  # stacked seeds: row i is seed i's first nrow samples
+            return pl_module.sample(noise[:, : self.nrow]).flatten(0, 1)
         if not getattr(pl_module, "num_classes", 0):
             return pl_module.sample(noise)
         rows, cols = min(pl_module.num_classes, MAX_CLASS_ROWS), min(self.nrow, len(noise))

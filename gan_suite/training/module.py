@@ -7,12 +7,27 @@ noise. The data module therefore yields ``d_steps * batch_size`` real samples pe
 Step counting: ``self.iteration`` counts training steps (= generator updates). Lightning's
 ``trainer.global_step`` and ``trainer.max_steps`` count optimizer updates, ``d_steps + 1`` per
 training step.
+
+Stacked seeds (``seeds=[s_1, ..., s_S]``): the same step trains S independent GANs at once. G and
+D become :class:`~gan_suite.nets.stacked.StackedNetwork` s (each tensor with a leading seed axis;
+seed ``s``'s networks are built as a run seeded with ``s`` builds them: ``torch.manual_seed(s)``,
+then G, then D), the data module yields [S, k * B, ...] batches (seed ``s``'s own data module and
+order, see :class:`~gan_suite.data.base.GANDataModule`), every noise draw is stacked from each
+seed's own stream, and the minimised loss is the sum over seeds of each seed's loss. Seeds share
+no computation and the optimizers' updates are elementwise, so seed ``s``'s slice follows exactly
+the training of a separate run with ``seed=s`` (``tests/training/test_stacked_seeds.py`` checks
+it against separate GANModule runs); gradient clipping is per seed. Logged losses are means over
+the seeds. A seed whose loss turns non-finite is recorded as diverged (``diverged_at``) and the
+others train on; the run stops when every seed has diverged. Not with class-conditional models,
+channels_last, compile or several processes; dropout masks are drawn for the whole stack (a
+seed's dropout is distributed as, not identical to, a separate run's).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import os
 from typing import Callable, Optional, Union
 
@@ -22,6 +37,8 @@ from torch import nn
 
 from gan_suite.errors import ConfigError, NonFiniteLossError
 from gan_suite.losses import GANLoss, gradient_penalty, get_loss
+from gan_suite.nets.spec import build_from_spec
+from gan_suite.nets.stacked import StackedNetwork
 from gan_suite.training.ema import update_ema
 from gan_suite.training.seeding import derive_seed
 
@@ -48,12 +65,18 @@ class DiscriminatorPass(nn.Module):
         labels: [B] class labels of ``real`` (and of ``fake``, generated for the same labels) for a
             class-conditional D, or None.
     Returns:
-        (real_out [B/m], fake_out [B/m], penalty scalar or None)
+        (real_out [B/m], fake_out [B/m], penalty scalar or None); for a
+        :class:`~gan_suite.nets.stacked.StackedNetwork` D every tensor has a leading seed axis S
+        (inputs [S, B, ...], outputs [S, B/m], penalty [S]).
     """
 
     def __init__(self, discriminator: nn.Module) -> None:
         super().__init__()
         self.discriminator = discriminator
+        pack = getattr(discriminator, "pack", 1)
+        self._penalty = functools.partial(gradient_penalty, pack=pack)
+        if isinstance(discriminator, StackedNetwork):
+            self._penalty = torch.vmap(self._penalty)
 
     def forward(self, real: torch.Tensor, fake: torch.Tensor, gp_mix: Optional[torch.Tensor] = None, labels: Optional[torch.Tensor] = None):
         d = self.discriminator
@@ -62,7 +85,7 @@ class DiscriminatorPass(nn.Module):
         if gp_mix is not None:
             mixed = (gp_mix * real + (1 - gp_mix) * fake).requires_grad_(True)
             (grad,) = torch.autograd.grad(conditioned(d, mixed, labels).sum(), mixed, create_graph=True)
-            penalty = gradient_penalty(grad, getattr(d, "pack", 1))
+            penalty = self._penalty(grad)
         return real_out, fake_out, penalty
 
 
@@ -103,6 +126,9 @@ class GANModule(pl.LightningModule):
         optimizer_kernels: None (torch's default: foreach on CUDA, a per-tensor loop on CPU),
             'fused', 'foreach' or 'for_loop': the optimizers are built with these kernels
             (``fused=True`` needs an optimizer that has it: Adam, AdamW, SGD, ...).
+        seeds: train these S seeds at once as stacked networks (see the module docstring);
+            ``seed`` is then unused. The networks must record their spec
+            (:class:`~gan_suite.nets.spec.RebuildableMixin`): each seed's pair is rebuilt from it.
 
     Performance notes (see docs/performance.md): nothing in a training step synchronises with
     the device except the finiteness test and, on logging steps, the logged values; bf16
@@ -130,6 +156,7 @@ class GANModule(pl.LightningModule):
         channels_last: bool = False,
         compile: Union[bool, str] = False,
         optimizer_kernels: Optional[str] = None,
+        seeds: Optional[list[int]] = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -155,6 +182,9 @@ class GANModule(pl.LightningModule):
                 f"generator makes samples of shape {tuple(generator.sample_shape)} but the discriminator "
                 f"expects {tuple(discriminator.sample_shape)}"
             )
+        self.seeds = _check_seeds(seeds, generator, discriminator, channels_last, compile) if seeds is not None else None
+        if self.seeds is not None:
+            generator, discriminator = _stacked_networks(generator, discriminator, self.seeds)
         self.channels_last = channels_last
         if channels_last:
             generator, discriminator = _to_channels_last(generator), _to_channels_last(discriminator)
@@ -174,7 +204,7 @@ class GANModule(pl.LightningModule):
         self.grad_clip_norm = grad_clip_norm
         self.ema_decay = ema_decay
         self.ema_start = ema_start
-        self.seed = seed
+        self.seed = seed if self.seeds is None else self.seeds[0]
         self.rank_invariant_noise = rank_invariant_noise
         self.check_finite_every_n_steps = check_finite_every_n_steps
         self.compile_networks = compile
@@ -186,14 +216,21 @@ class GANModule(pl.LightningModule):
         self.pack = int(getattr(discriminator, "pack", 1))
         #: training steps (generator updates) done; saved in checkpoints.
         self.iteration = 0
-        gen = torch.Generator().manual_seed(derive_seed(seed, 0xF1ED))
-        self.register_buffer("fixed_noise", torch.randn(num_fixed_samples, self.latent_dim, generator=gen))
+        self.register_buffer("fixed_noise", _fixed_noise(self.seeds or [seed], num_fixed_samples, self.latent_dim, self.seeds is not None))
+        if self.seeds is not None:
+            #: per seed: the training step at which its loss turned non-finite (-1: still training)
+            self.register_buffer("diverged_at", torch.full((len(self.seeds),), -1, dtype=torch.long))
+        self._loss_d, self._loss_g = self.loss_fn.discriminator, self.loss_fn.generator
+        if self.seeds is not None:  # [S, N'] -> [S]: each seed's own loss
+            self._loss_d, self._loss_g = torch.vmap(self._loss_d), torch.vmap(self._loss_g)
         # DDP wrappers live outside the module tree so that state dicts keep their plain keys.
         self._ddp: dict[str, nn.Module] = {}
         self._noise_gen: Optional[torch.Generator] = None
         self._draw = 0
         self._skip_nvml_check = False
         self._compiled = False
+        #: stacked seeds: seed -> why its training stopped (saved in checkpoints)
+        self.divergences: dict[str, str] = {}
 
     def __setattr__(self, name: str, value) -> None:
         # Lightning sets ``_current_fx_name`` twice around every hook it calls (about 40 times a
@@ -237,6 +274,12 @@ class GANModule(pl.LightningModule):
             raise ConfigError(f"data.batch_size {batch} is not divisible by the packing degree {self.pack}")
         if hasattr(datamodule, "minibatches_per_step"):
             datamodule.minibatches_per_step = self.d_steps
+        if self.seeds is not None:
+            if not hasattr(datamodule, "stacked_seeds"):
+                raise ConfigError(f"stacked seeds need a GANDataModule (one data stream per seed), got {type(datamodule).__name__}")
+            if self.trainer.world_size > 1:
+                raise ConfigError("stacked seeds train in one process: use one device, or train the seeds as separate runs")
+            datamodule.stacked_seeds = list(self.seeds)
         strategy = self.trainer.strategy
         from pytorch_lightning.strategies import DDPStrategy
 
@@ -294,16 +337,21 @@ class GANModule(pl.LightningModule):
         and keeps its own slice, so the union over ranks equals a single process's draw.
         """
         self._draw += 1
+        if self.seeds is not None:  # [S, n, *shape], seed s's slice from its own stream
+            return torch.stack([self._draw_from_stream(sampler, seed, n, shape) for seed in self.seeds])
+        return self._draw_from_stream(sampler, self.seed, n, shape)
+
+    def _draw_from_stream(self, sampler: Callable, seed: int, n: int, shape: tuple) -> torch.Tensor:
         world = self.trainer.world_size if self._trainer is not None else 1
         if self.rank_invariant_noise:
-            self._noise_gen.manual_seed(derive_seed(self.seed, self.iteration, self._draw))
+            self._noise_gen.manual_seed(derive_seed(seed, self.iteration, self._draw))
             full = sampler(n * world, *shape, device=self.device, generator=self._noise_gen)
             return full[self.global_rank * n : (self.global_rank + 1) * n]
-        self._noise_gen.manual_seed(derive_seed(self.seed, self.global_rank, self.iteration, self._draw))
+        self._noise_gen.manual_seed(derive_seed(seed, self.global_rank, self.iteration, self._draw))
         return sampler(n, *shape, device=self.device, generator=self._noise_gen)
 
     def sample_noise(self, n: int) -> torch.Tensor:
-        """Fresh noise [n, latent_dim] from this step's stream."""
+        """Fresh noise [n, latent_dim] ([S, n, latent_dim] for stacked seeds) from this step's stream."""
         return self._draw_random(torch.randn, n, self.latent_dim)
 
     def sample_labels(self, n: int) -> torch.Tensor:
@@ -315,8 +363,14 @@ class GANModule(pl.LightningModule):
         return self._draw_random(uniform, n)
 
     def _sample_mix(self, real: torch.Tensor) -> torch.Tensor:
-        """Interpolation weights [B, 1, ...] in [0, 1) for the gradient penalty."""
-        return self._draw_random(torch.rand, real.shape[0], *([1] * (real.dim() - 1)))
+        """Interpolation weights [B, 1, ...] ([S, B, 1, ...]) in [0, 1) for the gradient penalty."""
+        axis = self._batch_axis
+        return self._draw_random(torch.rand, real.shape[axis], *([1] * (real.dim() - 1 - axis)))
+
+    @property
+    def _batch_axis(self) -> int:
+        """The sample axis of batches: 1 for stacked seeds ([S, B, ...]), else 0."""
+        return 0 if self.seeds is None else 1
 
     # ------------------------------------------------------------------ the step
     def training_step(self, batch, batch_idx: int):
@@ -338,10 +392,10 @@ class GANModule(pl.LightningModule):
         self._start_step_randomness()
         check = self.check_finite_every_n_steps > 0 and self.iteration % self.check_finite_every_n_steps == 0
         log_now = self._should_log()
-        minibatch = real_all.shape[0] // self.d_steps
+        minibatch = real_all.shape[self._batch_axis] // self.d_steps
 
         labels_split = labels_all.split(minibatch) if labels_all is not None else [None] * self.d_steps
-        for real, labels in zip(real_all.split(minibatch), labels_split):
+        for real, labels in zip(real_all.split(minibatch, dim=self._batch_axis), labels_split):
             d_stats = self._discriminator_update(real, labels, opt_d, check, log_now)
             if sched_d is not None:
                 sched_d.step()
@@ -358,27 +412,27 @@ class GANModule(pl.LightningModule):
 
     def _discriminator_update(self, real: torch.Tensor, labels: Optional[torch.Tensor], opt_d, check: bool, log_now: bool) -> dict:
         with torch.no_grad():
-            fake = conditioned(self.generator, self.sample_noise(real.shape[0]), labels)
+            fake = conditioned(self.generator, self.sample_noise(real.shape[self._batch_axis]), labels)
         mix = self._sample_mix(real) if self.loss_fn.gradient_penalty else None
         real_out, fake_out, penalty = self._discriminator_pass()(real, fake, mix, labels)
-        loss_d = self.loss_fn.discriminator(real_out, fake_out)
+        loss_d = self._loss_d(real_out, fake_out)  # scalar, or [S] for stacked seeds
         if penalty is not None:
             loss_d = loss_d + self.gp_weight * penalty
         if check:
             self._raise_if_nonfinite(loss_d, "discriminator loss")
         opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(loss_d)
+        self.manual_backward(loss_d if self.seeds is None else loss_d.sum())
         stats = {}
         if log_now:
             stats["grad_norm_d"] = _grad_norm(self.discriminator)
         if self.grad_clip_norm is not None:
-            self.clip_gradients(opt_d, gradient_clip_val=self.grad_clip_norm, gradient_clip_algorithm="norm")
+            self._clip_gradients(opt_d, self.discriminator)
         opt_d.step()
         if log_now:
             with torch.no_grad():
-                stats.update(loss_d=loss_d.detach(), d_real=self.to_score(real_out).mean(), d_fake=self.to_score(fake_out).mean())
+                stats.update(loss_d=loss_d.detach().mean(), d_real=self.to_score(real_out).mean(), d_fake=self.to_score(fake_out).mean())
                 if penalty is not None:
-                    stats["gradient_penalty"] = penalty.detach()
+                    stats["gradient_penalty"] = penalty.detach().mean()
         return stats
 
     def _generator_update(self, n: int, opt_g, check: bool, log_now: bool) -> dict:
@@ -387,22 +441,40 @@ class GANModule(pl.LightningModule):
         self.toggle_optimizer(opt_g)  # freezes D's parameters: no D gradients are computed
         try:
             fake_out = conditioned(self.discriminator, conditioned(self._generator_for_update(), z, labels), labels)
-            loss_g = self.loss_fn.generator(fake_out)
+            loss_g = self._loss_g(fake_out)  # scalar, or [S] for stacked seeds
             if check:
                 self._raise_if_nonfinite(loss_g, "generator loss")
             opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(loss_g)
+            self.manual_backward(loss_g if self.seeds is None else loss_g.sum())
             grad_norm = _grad_norm(self.generator) if log_now else None
             if self.grad_clip_norm is not None:
-                self.clip_gradients(opt_g, gradient_clip_val=self.grad_clip_norm, gradient_clip_algorithm="norm")
+                self._clip_gradients(opt_g, self.generator)
             opt_g.step()
         finally:
             self.untoggle_optimizer(opt_g)
         if not log_now:
             return {}
-        return {"loss_g": loss_g.detach(), "grad_norm_g": grad_norm}
+        return {"loss_g": loss_g.detach().mean(), "grad_norm_g": grad_norm}
+
+    def _clip_gradients(self, optimizer, net: nn.Module) -> None:
+        """Clip ``net``'s gradient norm to ``grad_clip_norm`` (per seed for stacked seeds)."""
+        if self.seeds is None:
+            self.clip_gradients(optimizer, gradient_clip_val=self.grad_clip_norm, gradient_clip_algorithm="norm")
+            return
+        # torch.nn.utils.clip_grad_norm_'s rule (coefficient max / (norm + 1e-6), at most 1) with
+        # one norm per seed; no library function clips slices of a tensor separately
+        grads = [p.grad for p in net.parameters() if p.grad is not None]
+        if not grads:
+            return
+        norms = torch.linalg.vector_norm(torch.stack([g.flatten(1).norm(dim=1) for g in grads]), dim=0)  # [S]
+        coef = (self.grad_clip_norm / (norms + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(coef.view(-1, *([1] * (g.dim() - 1))).to(g.dtype))
 
     def _raise_if_nonfinite(self, loss: torch.Tensor, what: str) -> None:
+        if self.seeds is not None:
+            self._record_divergence(loss, what)
+            return
         bad = not bool(torch.isfinite(loss.detach()))
         if self._trainer is not None and self.trainer.world_size > 1:
             bad = self.trainer.strategy.reduce_boolean_decision(bad, all=False)
@@ -410,6 +482,22 @@ class GANModule(pl.LightningModule):
             raise NonFiniteLossError(
                 f"{what} is {loss.item()} at training step {self.iteration} (optimizer step "
                 f"{self.trainer.global_step}); training stopped, the last saved checkpoint is untouched"
+            )
+
+    def _record_divergence(self, loss: torch.Tensor, what: str) -> None:
+        """Stacked seeds: mark the seeds whose ``loss`` [S] is non-finite; stop when none is left."""
+        new = (~torch.isfinite(loss.detach())) & (self.diverged_at < 0)
+        if bool(new.any()):
+            self.diverged_at[new] = self.iteration
+            for i in new.nonzero().flatten().tolist():
+                self.divergences[str(self.seeds[i])] = (
+                    f"{what} is {float(loss[i])} at training step {self.iteration} (optimizer step "
+                    f"{self.trainer.global_step if self._trainer is not None else 0}); training of this seed stopped"
+                )
+        if bool((self.diverged_at >= 0).all()):
+            raise NonFiniteLossError(
+                f"{what} is non-finite for every stacked seed by training step {self.iteration}; training stopped, "
+                "the last saved checkpoint is untouched"
             )
 
     def _should_log(self) -> bool:
@@ -437,7 +525,8 @@ class GANModule(pl.LightningModule):
 
     @torch.no_grad()
     def sample(self, noise: torch.Tensor, labels: Optional[torch.Tensor] = None, trained: bool = False) -> torch.Tensor:
-        """Samples [N, *sample_shape] from noise [N, latent_dim] (and, for a conditional model,
+        """Samples [N, *sample_shape] from noise [N, latent_dim] (stacked seeds: [S, N, ...] from
+        [S, N, latent_dim], seed i's G on noise[i]; and, for a conditional model,
         labels [N]; default: sample i gets class i mod num_classes), with G in eval mode: from the
         sampling generator (the EMA one when enabled), or with ``trained`` from the trained G."""
         g = self.generator if trained else self.sampling_generator
@@ -459,6 +548,8 @@ class GANModule(pl.LightningModule):
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         meta = {"iteration": self.iteration, "seed": self.seed, "loss": self.loss_name, "d_steps": self.d_steps}
+        if self.seeds is not None:
+            meta.update(seeds=list(self.seeds), divergences=dict(self.divergences))
         for name in ("generator", "discriminator"):
             net = getattr(self, name)
             if hasattr(net, "spec"):
@@ -473,6 +564,10 @@ class GANModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         meta = checkpoint.get("gan_suite", {})
         self.iteration = int(meta.get("iteration", 0))
+        if self.seeds is not None:
+            if list(meta.get("seeds") or []) != list(self.seeds):
+                raise ConfigError(f"the checkpoint holds the stacked seeds {meta.get('seeds')}, the model {self.seeds}")
+            self.divergences = dict(meta.get("divergences") or {})
 
 
 @contextlib.contextmanager
@@ -509,10 +604,48 @@ def optimizer_factory(spec: Union[OptimizerFactory, dict]) -> OptimizerFactory:
 
 
 def _grad_norm(module: nn.Module) -> torch.Tensor:
+    """The gradient norm of ``module`` (stacked networks: the mean over seeds of each seed's)."""
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     if not grads:
         return torch.zeros(())
+    if isinstance(module, StackedNetwork):
+        return torch.linalg.vector_norm(torch.stack([g.flatten(1).norm(dim=1) for g in grads]), dim=0).mean()
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def _check_seeds(seeds, generator: nn.Module, discriminator: nn.Module, channels_last: bool, compile) -> list[int]:
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ConfigError("seeds must list at least one seed")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds must be distinct, got {seeds}")
+    if getattr(generator, "num_classes", 0):
+        raise ConfigError("stacked seeds do not train class-conditional models: train each seed as its own run")
+    if channels_last or compile:
+        raise ConfigError("stacked seeds do not take channels_last or compile")
+    for name, net in (("generator", generator), ("discriminator", discriminator)):
+        if not hasattr(net, "spec"):
+            raise ConfigError(f"stacked seeds rebuild each seed's networks from their spec: the {name} {type(net).__name__} records none")
+    return seeds
+
+
+def _stacked_networks(generator: nn.Module, discriminator: nn.Module, seeds: list[int]) -> tuple[StackedNetwork, StackedNetwork]:
+    """Per seed s: ``torch.manual_seed(s)``, then G and D rebuilt from their specs (the order and
+    the RNG a run seeded with s builds them in), stacked; the global RNG is left as it was."""
+    pairs = []
+    for s in seeds:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(s)
+            g = build_from_spec(generator.spec()).to(next(generator.parameters()).dtype)
+            d = build_from_spec(discriminator.spec()).to(next(discriminator.parameters()).dtype)
+        pairs.append((g, d))
+    return StackedNetwork([g for g, _ in pairs]), StackedNetwork([d for _, d in pairs])
+
+
+def _fixed_noise(seeds: list[int], n: int, latent_dim: int, stacked: bool) -> torch.Tensor:
+    """The fixed noise batch of sample grids: [n, latent_dim] of one seed, or [S, n, latent_dim]."""
+    noise = [torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(derive_seed(s, 0xF1ED))) for s in seeds]
+    return torch.stack(noise) if stacked else noise[0]
 
 
 #: attributes set on every step (by Lightning around each hook call, or by the step itself) that
