@@ -66,6 +66,7 @@ class VanillaGAN(GANModule):
         check_finite_every_n_steps: int = 1,
         compile: Union[bool, str] = False,
         optimizer_kernels: Optional[str] = None,
+        seeds: Optional[list[int]] = None,
     ) -> None:
         generator = MLPGenerator(latent_dim, sample_shape, g_hidden, g_batch_norm, g_output, num_classes)
         discriminator = MaxoutDiscriminator(sample_shape, d_hidden, d_pieces, d_input_dropout, d_hidden_dropout, pack, num_classes)
@@ -79,7 +80,7 @@ class VanillaGAN(GANModule):
             g_scheduler=g_scheduler, d_scheduler=d_scheduler, grad_clip_norm=grad_clip_norm,
             ema_decay=ema_decay, ema_start=ema_start, seed=seed, rank_invariant_noise=rank_invariant_noise,
             num_fixed_samples=num_fixed_samples, check_finite_every_n_steps=check_finite_every_n_steps,
-            compile=compile, optimizer_kernels=optimizer_kernels,
+            compile=compile, optimizer_kernels=optimizer_kernels, seeds=seeds,
         )
         self.save_hyperparameters(ignore=["g_optimizer", "d_optimizer", "g_scheduler", "d_scheduler"])
 
@@ -125,6 +126,7 @@ class DCGAN(GANModule):
         channels_last: bool = False,
         compile: Union[bool, str] = False,
         optimizer_kernels: Optional[str] = None,
+        seeds: Optional[list[int]] = None,
     ) -> None:
         super().__init__(
             DCGANGenerator(latent_dim, image_size, channels, g_width, num_classes),
@@ -133,6 +135,6 @@ class DCGAN(GANModule):
             g_scheduler=g_scheduler, d_scheduler=d_scheduler, grad_clip_norm=grad_clip_norm,
             ema_decay=ema_decay, ema_start=ema_start, seed=seed, rank_invariant_noise=rank_invariant_noise,
             num_fixed_samples=num_fixed_samples, check_finite_every_n_steps=check_finite_every_n_steps,
-            channels_last=channels_last, compile=compile, optimizer_kernels=optimizer_kernels,
+            channels_last=channels_last, compile=compile, optimizer_kernels=optimizer_kernels, seeds=seeds,
         )
         self.save_hyperparameters(ignore=["g_optimizer", "d_optimizer", "g_scheduler", "d_scheduler"])

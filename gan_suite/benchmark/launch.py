@@ -80,25 +80,21 @@ def training_argv(
     return argv
 
 
-def vectorised_argv(definition: BenchmarkDefinition, runs: Sequence[RunSpec], out_dir: str, command: Optional[list] = None) -> list:
-    """The command line that trains ``runs`` (seeds of one variant) as one vectorised model.
+#: where a group of stacked seeds trains, inside the folder of its first run
+STACKED_DIR = "stacked"
 
-    Every run folder appears on it, so that :func:`stop_stale_owner` recognises the process from
-    any of them. The arguments after ``--`` are the ``gan-suite fit`` ones: base config, then the
-    variant's overrides (the same for all its seeds).
-    """
+
+def stacked_argv(definition: BenchmarkDefinition, runs: Sequence[RunSpec], out_dir: str, command: Optional[list] = None) -> list:
+    """The ``gan-suite fit`` command line that trains ``runs`` (seeds of one variant) at once, as
+    stacked seeds (``--model.init_args.seeds``), without logger, into
+    ``DIR/runs/<first run>/stacked``; :func:`gan_suite.training.stacked_runs.split_run` then
+    writes each seed's run."""
     variants = {run.variant for run in runs}
     if len(variants) != 1:
-        raise ValueError(f"a vectorised group holds the seeds of one variant, got {sorted(variants)}")
-    argv = list(command or [sys.executable, "-m", "gan_suite.benchmark.vectorised_launch"])
-    argv += ["--seeds", *[str(run.seed) for run in runs], "--run-dirs", *[os.path.abspath(run_dir(out_dir, run.run_id)) for run in runs]]
-    if definition.steps:
-        argv.append(f"--steps={definition.steps}")
-    if definition.curve_every_n_steps:
-        argv.append(f"--checkpoint-every={definition.curve_every_n_steps}")
-    argv += ["--", "--config", definition.base_config]
-    argv += [f"--{key}={cli_value(value)}" for key, value in runs[0].overrides.items()]
-    return argv
+        raise ValueError(f"a stacked group holds the seeds of one variant, got {sorted(variants)}")
+    argv = training_argv(definition, runs[0], out_dir, "none", command)
+    root = os.path.join(os.path.abspath(run_dir(out_dir, runs[0].run_id)), STACKED_DIR)
+    return argv + [f"--model.init_args.seeds={json.dumps([run.seed for run in runs])}", f"--trainer.default_root_dir={root}"]
 
 
 def logger_args(definition: BenchmarkDefinition, run: RunSpec, out_dir: str, logger: str) -> list:

@@ -16,12 +16,14 @@ same DIR.
 Devices: one run per GPU at a time (CUDA_VISIBLE_DEVICES set per training process, evaluation
 on the same GPU); on CPU one run at a time unless ``jobs`` says otherwise.
 
-Vectorised groups (``train.vectorise: true``): the pending runs of a variant train together in one
-process (:mod:`gan_suite.benchmark.vectorised_launch`), which writes each seed's training
-directory (``<run>/train``: config.yaml, checkpoints, samples); then each seed is evaluated and its
-``result.json`` written as for any run (plus ``"trainer": "vectorised"``). A variant the
-vectorised trainer cannot train (EMA, schedulers, clipping, non-Adam, non-VanillaGAN networks,
-...) is trained run by run instead, with a printed note. A killed group loses its seeds without a
+Vectorised groups (``train.vectorise: true``): the pending runs of a variant train together as
+one ``gan-suite fit`` run with stacked seeds (``--model.init_args.seeds``, see
+:mod:`gan_suite.training.module`) in ``<first run>/stacked``; its checkpoints are then split into
+each seed's training directory (``<run>/train``: the config.yaml that reproduces the seed alone,
+checkpoints; :func:`gan_suite.training.stacked_runs.split_run`), and each seed is evaluated and its
+``result.json`` written as for any run (plus ``"trainer": "stacked"``). A variant that cannot
+train stacked (class-conditional, compile, several devices, a callback that watches one seed, ...)
+is trained run by run instead, with a printed note. A killed group loses its seeds without a
 result; a rerun trains those (and only those) again.
 """
 
@@ -44,8 +46,8 @@ from gan_suite.benchmark.console import ProgressBoard
 from gan_suite.benchmark.definition import BenchmarkDefinition, RunSpec, read_d_steps, select_shard, select_shard_by_variant
 from gan_suite.benchmark.evaluation import default_evaluate_fn, evaluate_run, log_to_wandb
 from gan_suite.benchmark.launch import (
-    ProcessRegistry, classify_failure, find_training_dir, run_training, stop_stale_owner, training_argv,
-    vectorised_argv,
+    NO_LOGGER_DIR, STACKED_DIR, ProcessRegistry, classify_failure, find_training_dir, run_training, stacked_argv,
+    stop_stale_owner, training_argv,
 )
 from gan_suite.errors import ConfigError, NonFiniteSamplesError
 
@@ -122,13 +124,10 @@ class BenchmarkRunner:
         train_command: the program before ``fit`` (default ``[python, -m, gan_suite]``).
         retry_failed: rerun runs whose result is ``failed`` (``diverged`` ones are kept).
         progress: print progress lines.
-        vectorise: train the pending seeds of a variant in one process (default: the
+        vectorise: train the pending seeds of a variant at once, as stacked seeds (default: the
             definition's ``train.vectorise``).
-        vectorised_command: the program of a vectorised group (default ``[python, -m,
-            gan_suite.benchmark.vectorised_launch]``); tests inject a fake.
-        vectorise_check: ``(base_config, overrides, steps) -> reason or None``, asked once per
-            variant before its group is launched (default
-            :func:`gan_suite.benchmark.vectorised_launch.vectorise_refusal`).
+        vectorise_check: ``fit arguments -> reason or None``, asked once per variant before its
+            group is launched (default :func:`stacked_refusal`).
     """
 
     def __init__(
@@ -147,7 +146,6 @@ class BenchmarkRunner:
         progress: bool = True,
         stream=None,
         vectorise: Optional[bool] = None,
-        vectorised_command: Optional[list] = None,
         vectorise_check: Optional[Callable] = None,
     ) -> None:
         if shard is None or num_shards is None:
@@ -171,7 +169,6 @@ class BenchmarkRunner:
         self.stream = stream
         self.registry = ProcessRegistry()
         self.stop = threading.Event()
-        self.vectorised_command = vectorised_command
         self._vectorise_check = vectorise_check
         self._refusals: dict = {}  # variant -> reason or None
 
@@ -210,16 +207,15 @@ class BenchmarkRunner:
                 raise ConfigError(f"benchmark variant {run.variant!r}: {err}") from None
 
     def group_command(self, runs: list) -> list:
-        return vectorised_argv(self.definition, runs, self.out_dir, self.vectorised_command)
+        return stacked_argv(self.definition, runs, self.out_dir, self.train_command)
 
     def vectorise_refusal(self, variant: str) -> Optional[str]:
-        """Why ``variant`` cannot train vectorised (None: it can); asked once per variant."""
+        """Why ``variant`` cannot train as stacked seeds (None: it can); asked once per variant."""
         if variant not in self._refusals:
-            check = self._vectorise_check
-            if check is None:
-                from gan_suite.benchmark.vectorised_launch import vectorise_refusal as check
-            overrides = next(run.overrides for run in self.runs if run.variant == variant)
-            self._refusals[variant] = check(self.definition.base_config, overrides, self.definition.steps)
+            check = self._vectorise_check or stacked_refusal
+            runs = [run for run in self.runs if run.variant == variant]
+            argv = self.group_command(runs[:2])
+            self._refusals[variant] = check(argv[argv.index("fit") + 1:])
         return self._refusals[variant]
 
     def work_items(self, todo: list, board: Optional[ProgressBoard] = None) -> list:
@@ -347,20 +343,19 @@ class BenchmarkRunner:
         return self._complete(run, record, failure, find_training_dir(self.out_dir, run.run_id), slot, board, started)
 
     def execute_group(self, runs: list, slot: Slot, board: Optional[ProgressBoard] = None) -> Optional[list]:
-        """Train the seeds ``runs`` of one variant as one vectorised model, then evaluate each and
-        write its result (as it is done); returns the results (None when interrupted).
+        """Train the seeds ``runs`` of one variant as one stacked-seeds ``gan-suite fit`` run, split
+        it into each seed's training directory, then evaluate each and write its result (as it is
+        done); returns the results (None when interrupted)."""
+        from gan_suite.training.stacked_runs import split_run
 
-        If the launcher refuses the config, the runs are trained one by one in this slot."""
         board = board or ProgressBoard(len(runs), 1, enabled=False)
-        from gan_suite.benchmark.vectorised_launch import STATUS_FILE, TRAIN_DIR, UNSUPPORTED_EXIT
-
         folders = [self._fresh_folder(run) for run in runs]
         argv = self.group_command(runs)
         env = {**os.environ, **slot.env, "PYTHONUNBUFFERED": "1"}
         d_steps = read_d_steps(self.definition.base_config, runs[0].overrides)
         started = time.time()
         for run in runs:
-            board.started(run.run_id, f"{slot.name}, vectorised with {len(runs) - 1} other seed(s)" if len(runs) > 1 else f"{slot.name}, vectorised")
+            board.started(run.run_id, f"{slot.name}, stacked with {len(runs) - 1} other seed(s)" if len(runs) > 1 else f"{slot.name}, stacked")
 
         def on_progress(iteration: int, total: Optional[int]) -> None:
             for run in runs:
@@ -370,32 +365,31 @@ class BenchmarkRunner:
         train_seconds = round(time.time() - started, 2)
         if self.stop.is_set():
             return None
-        if code == UNSUPPORTED_EXIT:
-            reason = classify_failure(stderr)[1].removeprefix("gan-suite: ")
-            board.note(f"{runs[0].variant}: {reason}; its {len(runs)} run(s) train one by one")
-            out = []
-            for run in runs:
-                if self.stop.is_set():
-                    return None
-                out.append(self.execute(run, slot, board, note=reason))
-            return out
+        failure = classify_failure(stderr) if code != 0 else None
+        stacked_dir = os.path.join(folders[0], STACKED_DIR)
+        train_dirs = [os.path.join(folder, NO_LOGGER_DIR) for folder in folders]
+        statuses = [None] * len(runs)
+        if os.path.isfile(os.path.join(stacked_dir, "config.yaml")) and (failure is None or failure[0] == R.DIVERGED):
+            try:
+                statuses = split_run(stacked_dir, train_dirs)
+            except Exception as err:  # recorded per seed, the benchmark goes on
+                failure = (R.FAILED, f"splitting the stacked run: {type(err).__name__}: {err}")
+            else:
+                if not self.definition.keep_checkpoints:  # each seed's run holds them now
+                    shutil.rmtree(os.path.join(stacked_dir, "checkpoints"), ignore_errors=True)
         results = []
-        for run, folder in zip(runs, folders):
+        for run, train_dir, status in zip(runs, train_dirs, statuses):
             if self.stop.is_set():
                 return None
             record = self._new_record(run, argv, d_steps, slot, "none")
             record["train_seconds"] = train_seconds
-            record["trainer"] = "vectorised"
-            train_dir = os.path.join(folder, TRAIN_DIR)
-            failure = classify_failure(stderr) if code != 0 else None
-            if failure is None:
-                status = _read_json(os.path.join(train_dir, STATUS_FILE))
-                if status is None:
-                    failure = (R.FAILED, f"vectorised training wrote no {STATUS_FILE} for this seed")
-                elif status.get("status") == "diverged":
-                    failure = (R.DIVERGED, str(status.get("reason")))
-            train_dir = train_dir if os.path.isfile(os.path.join(train_dir, "config.yaml")) else None
-            result = self._complete(run, record, failure, train_dir, slot, board, started, share=1.0 / len(runs), wandb=False)
+            record["trainer"] = "stacked"
+            seed_failure = failure  # the run stops on a divergence only when every seed has diverged
+            if status is not None and status["status"] == "diverged":
+                seed_failure = (R.DIVERGED, str(status["reason"]))
+            has_run = os.path.isfile(os.path.join(train_dir, "config.yaml"))
+            result = self._complete(run, record, seed_failure, train_dir if has_run else None, slot, board, started,
+                                    share=1.0 / len(runs), wandb=False)
             if result is None:
                 return None
             results.append(result)
@@ -524,3 +518,28 @@ def run_benchmark(definition_path: str, out_dir: str, **kwargs) -> dict:
     runner = BenchmarkRunner(load_definition(definition_path), out_dir, **kwargs)
     return runner.run()
 
+
+def stacked_refusal(fit_args: list) -> Optional[str]:
+    """Why the ``gan-suite fit`` arguments ``fit_args`` (with ``--model.init_args.seeds``) cannot
+    train as stacked seeds, or None: what the model and data refuse (one line), or a callback that
+    watches one seed (``supports_stacked_seeds = False``)."""
+    from gan_suite.errors import GanSuiteError
+    from gan_suite.training.lightning_cli import check_fit_arguments, parse_fit_config
+
+    try:
+        check_fit_arguments(fit_args)
+        config = parse_fit_config(fit_args)
+    except GanSuiteError as err:
+        return f"stacked seeds: {err}"
+    for callback in (config.get("trainer") or {}).get("callbacks") or []:
+        path = str(callback.get("class_path", "")) if isinstance(callback, dict) else ""
+        module_name, _, name = path.rpartition(".")
+        try:
+            import importlib
+
+            cls = getattr(importlib.import_module(module_name), name)
+        except (ImportError, AttributeError, ValueError):
+            continue
+        if not getattr(cls, "supports_stacked_seeds", True):
+            return f"stacked seeds: the callback {name} watches one seed"
+    return None

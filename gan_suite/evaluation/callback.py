@@ -65,6 +65,9 @@ class EvaluationCallback(pl.Callback):
         seed: seed of the evaluation noise (the same samples' noise at every evaluation).
     """
 
+    #: it samples one seed's networks: a run with stacked seeds refuses it
+    supports_stacked_seeds = False
+
     def __init__(
         self,
         every_n_steps: int = 1000,

@@ -43,6 +43,11 @@ def load_generator(ckpt_path: str, use_ema: bool = True, device: str | torch.dev
     meta = ckpt.get("gan_suite") if isinstance(ckpt, dict) else None
     if not meta or "generator_spec" not in meta:
         raise ConfigError(f"{ckpt_path} is not a gan_suite training checkpoint (no generator spec inside)")
+    if meta.get("seeds"):
+        raise ConfigError(
+            f"{ckpt_path} holds {len(meta['seeds'])} stacked seeds: split it first "
+            "(gan_suite.training.stacked_runs.split_run, or evaluate the per-seed runs a benchmark writes)"
+        )
     try:
         generator = build_from_spec(meta["generator_spec"])
     except (ConfigError, TypeError, ValueError, ImportError, AttributeError) as err:

@@ -76,6 +76,9 @@ class ModeHistory(EvaluationListener, pl.Callback):
             the JSON is rewritten every time).
     """
 
+    #: it samples one seed's networks: a run with stacked seeds refuses it
+    supports_stacked_seeds = False
+
     def __init__(self, draw_every_evaluation: bool = False) -> None:
         self.draw_every_evaluation = draw_every_evaluation
         self.steps: list[int] = []

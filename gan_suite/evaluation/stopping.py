@@ -47,6 +47,9 @@ class _StoppingRule(EvaluationListener, pl.Callback):
     """What both rules share: the status file, written when a rule stops and at the end of a run
     that no rule stopped."""
 
+    #: it samples one seed's networks: a run with stacked seeds refuses it
+    supports_stacked_seeds = False
+
     def _stop(self, trainer, pl_module, status: str, reason: str) -> None:
         trainer.should_stop = True
         self.stopped_status, self.stopped_reason, self.stopped_iteration = status, reason, int(pl_module.iteration)

@@ -58,6 +58,9 @@ class TrainingFilm(pl.Callback):
         seed: seed of the fixed noise.
     """
 
+    #: it samples one seed's networks: a run with stacked seeds refuses it
+    supports_stacked_seeds = False
+
     def __init__(
         self, num_frames: int = 40, every_n_steps: Optional[int] = None, grid_size: int = 64, num_samples: int = 1000,
         margin: float = 0.5, fps: float = 8.0, mp4: bool = True, seed: int = 0,

@@ -280,6 +280,9 @@ class GANModule(pl.LightningModule):
             if self.trainer.world_size > 1:
                 raise ConfigError("stacked seeds train in one process: use one device, or train the seeds as separate runs")
             datamodule.stacked_seeds = list(self.seeds)
+            for callback in self.trainer.callbacks:
+                if not getattr(callback, "supports_stacked_seeds", True):
+                    raise ConfigError(f"the callback {type(callback).__name__} watches one seed: train the seeds as separate runs to use it")
         strategy = self.trainer.strategy
         from pytorch_lightning.strategies import DDPStrategy
 
@@ -486,18 +489,21 @@ class GANModule(pl.LightningModule):
 
     def _record_divergence(self, loss: torch.Tensor, what: str) -> None:
         """Stacked seeds: mark the seeds whose ``loss`` [S] is non-finite; stop when none is left."""
-        new = (~torch.isfinite(loss.detach())) & (self.diverged_at < 0)
-        if bool(new.any()):
-            self.diverged_at[new] = self.iteration
-            for i in new.nonzero().flatten().tolist():
-                self.divergences[str(self.seeds[i])] = (
-                    f"{what} is {float(loss[i])} at training step {self.iteration} (optimizer step "
-                    f"{self.trainer.global_step if self._trainer is not None else 0}); training of this seed stopped"
-                )
+        loss = loss.detach()
+        new = (~torch.isfinite(loss)) & (self.diverged_at < 0)
+        if not bool(new.any()):
+            return
+        self.diverged_at[new] = self.iteration
+        step = self.trainer.global_step if self._trainer is not None else 0
+        for i in new.nonzero().flatten().tolist():
+            self.divergences[str(self.seeds[i])] = (
+                f"{what} is {loss[i].item()} at training step {self.iteration} (optimizer step {step}); training of this seed stopped"
+            )
         if bool((self.diverged_at >= 0).all()):
+            first = new.nonzero()[0, 0]
             raise NonFiniteLossError(
-                f"{what} is non-finite for every stacked seed by training step {self.iteration}; training stopped, "
-                "the last saved checkpoint is untouched"
+                f"{what} is {loss[first].item()} at training step {self.iteration} (optimizer step {step}) and every stacked "
+                "seed has diverged; training stopped, the last saved checkpoint is untouched"
             )
 
     def _should_log(self) -> bool:

@@ -52,6 +52,9 @@ FIT_CASES = [
     (["--optimizer=torch.optim.SGD"], "gan-suite: error: unrecognized arguments: --optimizer=torch.optim.SGD"),
     (["--model.init_args.g_optimizer=torch.optim.Nope"], "gan-suite: error: Parser key \"model\": Problem with given class_path "
      "'gan_suite.models.DCGAN': Parser key \"g_optimizer\": Expected a path but torch.optim.Nope either not accessible or invalid"),
+    (["--model.init_args.seeds=[1, 1]"], "gan-suite: error: gan_suite.models.DCGAN: seeds must be distinct, got [1, 1]"),
+    (["--model.init_args.seeds=[0, 1]", "--model.init_args.num_classes=10"],
+     "gan-suite: error: gan_suite.models.DCGAN: stacked seeds do not train class-conditional models: train each seed as its own run"),
     (["--model.init_args.optimizer_kernels=fast"], "gan-suite: error: gan_suite.models.DCGAN: optimizer_kernels must be one of "
                                                   "['for_loop', 'foreach', 'fused'] or None, got 'fast'"),
 ]
@@ -191,14 +194,6 @@ def test_the_console_command_prints_one_line_and_exits_2(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "gan-suite: error: argument --num-samples: must be an integer >= 1, got -3"
-
-
-def test_the_vectorised_launcher_checks_its_step_counts(capsys):
-    from gan_suite.benchmark import vectorised_launch
-
-    for option in ("--steps", "--checkpoint-every"):
-        code = vectorised_launch.main(["--seeds", "1", "--run-dirs", "x", option, "0", "--", "--config", QUICKSTART])
-        assert one_error_line(capsys, code) == f"gan-suite: error: argument {option}: must be an integer >= 1, got 0"
 
 
 def _interrupt(argv):

@@ -161,7 +161,7 @@ def test_every_seed_diverged_stops_the_run():
     model = _ring_model(seeds=SEEDS)
     with torch.no_grad():
         model.discriminator.net[1].linear.weight.fill_(float("inf"))
-    with pytest.raises(NonFiniteLossError, match="every stacked seed"):
+    with pytest.raises(NonFiniteLossError, match="every stacked seed has diverged"):
         _fit(model, Toy2D(num_samples=400, batch_size=20), 3)
 
 

@@ -1,10 +1,11 @@
-"""The benchmark runner's vectorised path: one process trains all pending seeds of a variant.
+"""The benchmark runner's stacked path: the pending seeds of a variant train as one stacked-seeds
+``gan-suite fit`` run, split into per-seed runs.
 
-* benchmarks/smoke_vectorised.yaml end to end (real launcher, real evaluation, report); each seed's
-  final generator equals a direct ``train_seeds_vectorised`` call;
-* a variant the vectorised trainer cannot train (EMA) falls back to per-seed `gan-suite fit` runs;
-* refusals are one line; a NaN seed is recorded as diverged;
-* killing the runner loses only the seeds without a result (stand-in launcher and evaluation).
+* benchmarks/smoke_vectorised.yaml end to end (real fit, real evaluation, report);
+* in float64 each seed's run equals a single-seed ``gan-suite fit --config <run>/train/config.yaml``;
+* a variant that cannot train stacked falls back to per-seed runs; refusals are one line; NaN seeds
+  are recorded as diverged;
+* killing the runner loses only the seeds without a result (stand-in fit and evaluation).
 """
 
 import io
@@ -13,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-from functools import partial
 
 import pytest
 import torch
@@ -21,10 +21,7 @@ import torch
 from gan_suite.benchmark.definition import load_definition, parse_definition
 from gan_suite.benchmark.report import write_report
 from gan_suite.benchmark.results import read_all_results
-from gan_suite.benchmark.runner import BenchmarkRunner
-from gan_suite.benchmark.vectorised_launch import (
-    UNSUPPORTED_EXIT, EpochSampler, main as launch_main, parse_config, plan_from_config, train, vectorise_refusal,
-)
+from gan_suite.benchmark.runner import BenchmarkRunner, stacked_refusal
 from tests.benchmark.gate import wait_for
 from tests.benchmark.helpers import REPO_ROOT, RING8, definition_dict, write_definition
 
@@ -47,47 +44,51 @@ def smoke(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_every_seed_gets_a_finished_result_from_one_process_per_variant(smoke):
+def test_every_seed_gets_a_finished_result_from_one_fit_per_variant(smoke):
     out, counts = smoke
     assert counts == {"finished": 4}
     results = read_all_results(str(out))
     assert sorted(results) == ["gan__seed0", "gan__seed1", "pacgan2__seed0", "pacgan2__seed1"]
     for run_id, result in results.items():
         assert set(result) == RESULT_KEYS | {"trainer"}, run_id
-        assert result["trainer"] == "vectorised" and result["status"] == "finished"
+        assert result["trainer"] == "stacked" and result["status"] == "finished"
         assert result["metrics"]["modes_total"] == 8 and result["final_iteration"] == 60
         assert [step for step, _ in result["curve"]] == [20, 40, 60]
-        assert result["command"][result["command"].index("--seeds") + 1:][:2] == ["0", "1"]  # one group per variant
-        assert result["samples"].endswith("step_0000060.png") and os.path.isfile(out / result["samples"])
+        assert result["command"][2:4] == ["gan_suite", "fit"] and "--model.init_args.seeds=[0, 1]" in result["command"]
         ckpts = os.listdir(out / "runs" / run_id / "train" / "checkpoints")
         assert ckpts == ["last.ckpt"]  # periodic ones evaluated for the curve, then removed
+    for variant in ("gan", "pacgan2"):  # the stacked run: its sample grid (a row per seed), no checkpoints left
+        stacked = out / "runs" / f"{variant}__seed0" / "stacked"
+        assert (stacked / "samples" / "step_0000060.png").is_file() and not (stacked / "checkpoints").exists()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant,pack", [("gan", 1), ("pacgan2", 2)])
-def test_each_seed_equals_a_direct_vectorised_call(smoke, variant, pack):
-    from gan_suite.data.toy2d import Toy2D
-    from gan_suite.nets.mlp import MaxoutDiscriminator, MLPGenerator
-    from gan_suite.training.vectorised import train_seeds_vectorised
+def test_each_seed_is_reproduced_by_a_single_seed_fit_of_its_config(tmp_path):
+    """In float64 (rounding of the batched kernels aside, the arithmetic is the same) the per-seed
+    checkpoint of a stacked group equals the run its config.yaml trains alone, to 1e-8."""
+    raw = definition_dict(
+        variants={"pacgan2": {"model.init_args.pack": 2}}, seeds=[3, 4], logger="none",
+        train={"steps": 8, "vectorise": True, "overrides": {**TINY, "trainer.precision": "64-true", "model.init_args.g_batch_norm": True}},
+        evaluation={"features": "raw2d", "metrics": ["modes"], "num_samples": 200},
+    )
+    runner = BenchmarkRunner(parse_definition(raw), str(tmp_path / "out"), devices="cpu", progress=False)
+    assert runner.run() == {"finished": 2}
+    for seed in (3, 4):
+        train = tmp_path / "out" / "runs" / f"pacgan2__seed{seed}" / "train"
+        alone = tmp_path / f"alone{seed}"
+        subprocess.run([sys.executable, "-m", "gan_suite", "fit", "--config", str(train / "config.yaml"),
+                        f"--trainer.default_root_dir={alone}"], check=True, capture_output=True, cwd=REPO_ROOT)
+        ours = torch.load(train / "checkpoints" / "last.ckpt", weights_only=True)
+        theirs = torch.load(alone / "checkpoints" / "last.ckpt", weights_only=True)
+        assert ours["state_dict"].keys() == theirs["state_dict"].keys()
+        for key, value in theirs["state_dict"].items():
+            assert torch.allclose(ours["state_dict"][key], value, atol=1e-8, rtol=0), key
+        assert ours["gan_suite"]["seed"] == theirs["gan_suite"]["seed"] == seed
+        assert ours["gan_suite"]["data_spec"] == theirs["gan_suite"]["data_spec"]
+        assert ours["gan_suite"]["iteration"] == theirs["gan_suite"]["iteration"] == 8
 
-    out, _ = smoke
-    # configs/gan_ring8.yaml with the overrides of smoke_vectorised.yaml
-    g = partial(MLPGenerator, 2, [2], [32, 32], True, "linear")
-    d = partial(MaxoutDiscriminator, [2], [32], 5, 0.0, 0.0, pack)
-    samplers = [EpochSampler(Toy2D("ring8", num_samples=5000, batch_size=100, seed=s).split("train")) for s in (0, 1)]
-    runs = train_seeds_vectorised(g, d, [0, 1], samplers, 60, g_lr=1e-4, d_lr=1e-4, betas=(0.8, 0.999),
-                                  loss="non_saturating", d_steps=1, batch_size=100, progress=False)
-    for run in runs:
-        ckpt = torch.load(out / "runs" / f"{variant}__seed{run.seed}" / "train" / "checkpoints" / "last.ckpt", weights_only=False)
-        assert ckpt["gan_suite"]["iteration"] == 60 and ckpt["gan_suite"]["data_spec"]["init_args"]["seed"] == run.seed
-        saved = {k[len("generator."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("generator.")}
-        assert saved.keys() == run.generator_state.keys()
-        for key, value in run.generator_state.items():
-            assert torch.allclose(saved[key].double(), value.double(), atol=1e-5, rtol=0), (run.seed, key)
 
-
-@pytest.mark.slow
-def test_report_reads_the_vectorised_results(smoke):
+def test_report_reads_the_stacked_results(smoke):
     out, _ = smoke
     written = write_report(str(out), wandb=False)
     table = open(written["table.md"]).read()
@@ -97,57 +98,55 @@ def test_report_reads_the_vectorised_results(smoke):
 
 
 @pytest.mark.slow
-def test_a_variant_with_ema_falls_back_to_runs_of_its_own(tmp_path):
+def test_a_conditional_variant_falls_back_to_runs_of_its_own(tmp_path):
     raw = definition_dict(
-        variants={"ema": {"model.init_args.ema_decay": 0.9}}, seeds=[0], logger="none",
+        variants={"cond": {"model.init_args.num_classes": 8}}, seeds=[0], logger="none",
         train={"steps": 6, "vectorise": True, "overrides": TINY},
         evaluation={"features": "raw2d", "metrics": ["modes"], "num_samples": 200, "every_n_steps": 3},
     )
     stream = io.StringIO()
     runner = BenchmarkRunner(parse_definition(raw), str(tmp_path), devices="cpu", progress=False, stream=stream)
     assert runner.run() == {"finished": 1}
-    result = read_all_results(str(tmp_path))["ema__seed0"]
+    result = read_all_results(str(tmp_path))["cond__seed0"]
     assert "trainer" not in result and result["command"][2:4] == ["gan_suite", "fit"]
-    assert "EMA" in result["vectorise_refused"] and [step for step, _ in result["curve"]] == [3, 6]
-    assert "note: ema: vectorised training does not support EMA" in stream.getvalue()
+    assert "class-conditional" in result["vectorise_refused"] and [step for step, _ in result["curve"]] == [3, 6]
+    assert "note: cond: stacked seeds: " in stream.getvalue()
 
 
 @pytest.mark.parametrize("overrides,expected", [
     ({}, None),
-    ({"model.init_args.ema_decay": 0.99}, "EMA"),
-    ({"model.init_args.grad_clip_norm": 1.0}, "gradient clipping"),
-    ({"model.init_args.g_optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1}}}, "torch.optim.SGD"),
-    ({"model.init_args.d_scheduler": {"class_path": "torch.optim.lr_scheduler.ExponentialLR", "init_args": {"gamma": 0.9}}}, "schedules"),
-    ({"model.init_args.goodfellow_schedule": True}, "schedules"),
-    ({"model": {"class_path": "gan_suite.models.DCGAN", "init_args": {"image_size": 28, "channels": 1}}}, "gan_suite.models.DCGAN"),
+    ({"model.init_args.ema_decay": 0.99, "model.init_args.grad_clip_norm": 1.0, "model.init_args.goodfellow_schedule": True}, None),
+    ({"model": {"class_path": "gan_suite.models.DCGAN", "init_args": {"image_size": 28, "channels": 1}},
+      "data": {"class_path": "gan_suite.data.MNISTBundled"}}, None),
+    ({"model.init_args.num_classes": 8}, "class-conditional"),
+    ({"model.init_args.compile": True}, "compile"),
     ({"trainer.callbacks": [{"class_path": "gan_suite.evaluation.callback.EvaluationCallback"},
                             {"class_path": "gan_suite.evaluation.stopping.PlateauStopping", "init_args": {"metric": "mode_kl"}}]},
-     "gan_suite.evaluation.stopping.PlateauStopping"),
+     "watches one seed"),
 ])
-def test_what_the_vectorised_trainer_cannot_do_is_refused_in_one_line(overrides, expected):
-    reason = vectorise_refusal(RING8, overrides, 10)
+def test_what_cannot_train_stacked_is_refused_in_one_line(overrides, expected):
+    from gan_suite.benchmark.launch import cli_value
+
+    argv = ["--config", RING8, *[f"--{k}={cli_value(v)}" for k, v in overrides.items()], "--model.init_args.seeds=[0, 1]"]
+    reason = stacked_refusal(argv)
     if expected is None:
         assert reason is None
     else:
-        assert reason.startswith("vectorised training does not support") and expected in reason and "\n" not in reason
+        assert reason.startswith("stacked seeds: ") and expected in reason and "\n" not in reason, reason
 
 
-def test_the_launcher_refuses_with_its_own_exit_code(tmp_path, capsys):
-    code = launch_main(["--seeds", "0", "--run-dirs", str(tmp_path / "r0"), "--steps", "2", "--", "--config", RING8,
-                        "--model.init_args.ema_decay=0.5"])
-    assert code == UNSUPPORTED_EXIT
-    assert capsys.readouterr().err.strip().startswith("gan-suite: vectorised training does not support EMA")
-    assert not (tmp_path / "r0").exists()
-
-
-def test_a_seed_with_nan_losses_is_diverged(tmp_path):
-    config = parse_config(["--config", RING8, "--model.init_args.loss=wgan_gp", "--model.init_args.gp_weight=.nan",
-                           *[f"--{k}={json.dumps(v)}" for k, v in TINY.items()]])
-    statuses = train(plan_from_config(config, steps=4), [0, 1], [str(tmp_path / "a"), str(tmp_path / "b")], checkpoint_every=2)
-    for status, folder in zip(statuses, ("a", "b")):
-        assert status["status"] == "diverged" and status["reason"].startswith("discriminator loss is nan at training step 0")
-        assert json.load(open(tmp_path / folder / "train" / "vectorised.json")) == status
-        assert not os.listdir(tmp_path / folder / "train" / "checkpoints")
+@pytest.mark.slow
+def test_seeds_with_nan_losses_are_diverged(tmp_path):
+    raw = definition_dict(
+        variants={"nan": {"model.init_args.loss": "wgan_gp", "model.init_args.gp_weight": float("nan")}}, seeds=[0, 1],
+        logger="none", train={"steps": 4, "vectorise": True, "overrides": TINY},
+        evaluation={"features": "raw2d", "metrics": ["modes"], "num_samples": 200, "every_n_steps": 2},
+    )
+    assert BenchmarkRunner(parse_definition(raw), str(tmp_path), devices="cpu", progress=False).run() == {"diverged": 2}
+    for seed in (0, 1):
+        result = read_all_results(str(tmp_path))[f"nan__seed{seed}"]
+        assert result["trainer"] == "stacked"
+        assert result["status"] == "diverged" and "discriminator loss is nan at training step 0" in result["reason"], result["reason"]
 
 
 def test_vectorised_shards_hold_slices_of_a_variants_seeds():
@@ -169,33 +168,38 @@ def test_vectorised_shards_hold_slices_of_a_variants_seeds():
 
 
 # ---------------------------------------------------------------------------- kill and resume
-FAKE_LAUNCH = r'''
+FAKE_FIT = r'''
 import json, os, sys
+import torch
+import yaml
 argv = sys.argv[1:]
-fit = argv[argv.index("--") + 1:]
-seeds = argv[argv.index("--seeds") + 1:argv.index("--run-dirs")]
-dirs = argv[argv.index("--run-dirs") + 1:argv.index("--run-dirs") + 1 + len(seeds)]
-steps = int([a for a in argv if a.startswith("--steps=")][0].split("=")[1])
-every = int([a for a in argv if a.startswith("--checkpoint-every=")][0].split("=")[1])
-pack = int(([a.split("=")[1] for a in fit if a.startswith("--model.init_args.pack=")] or ["1"])[0])
-with open(os.environ["FAKE_LAUNCH_LOG"], "a") as f:
-    f.write(os.path.basename(dirs[0]).split("__")[0] + " " + ",".join(seeds) + "\n")
-for d in dirs:
-    os.makedirs(os.path.join(d, "train", "checkpoints"))
-    open(os.path.join(d, "train", "config.yaml"), "w").write("{}")
+
+def value(prefix, default=None):
+    found = [a.split("=", 1)[1] for a in argv if a.startswith(prefix + "=")]
+    return found[-1] if found else default
+
+seeds = json.loads(value("--model.init_args.seeds"))
+root = value("--trainer.default_root_dir")
+steps = int(value("--trainer.max_steps")) // 2
+every = int(value("--checkpoint.every_n_train_steps")) // 2
+pack = int(value("--model.init_args.pack", "1"))
+with open(os.environ["FAKE_FIT_LOG"], "a") as f:
+    f.write(os.path.basename(os.path.dirname(root)).split("__")[0] + " " + ",".join(map(str, seeds)) + "\n")
+os.makedirs(os.path.join(root, "checkpoints"))
+config = {"seed_everything": seeds[0], "model": {"init_args": {"seeds": seeds, "pack": pack}}, "data": {"init_args": {}}}
+open(os.path.join(root, "config.yaml"), "w").write(yaml.safe_dump(config))
 sys.path.insert(0, {gate_dir!r})
 from gate import pass_gate
 pass_gate("FAKE_FIT_GATE")
+S = len(seeds)
 for it in range(1, steps + 1):
-    for s, d in zip(seeds, dirs):
-        state = json.dumps({"iteration": it, "seed": int(s), "pack": pack})
-        if it % every == 0:
-            open(os.path.join(d, "train", "checkpoints", "epoch=0-step=%d.ckpt" % (2 * it)), "w").write(state)
-        if it == steps:
-            open(os.path.join(d, "train", "checkpoints", "last.ckpt"), "w").write(state)
+    state = {"state_dict": {"generator.w": torch.arange(S, dtype=torch.float32).unsqueeze(1) * it, "diverged_at": torch.full((S,), -1)},
+             "gan_suite": {"iteration": it, "seed": seeds[0], "seeds": seeds, "pack": pack, "divergences": {}}}
+    if it % every == 0:
+        torch.save(state, os.path.join(root, "checkpoints", "epoch=0-step=%d.ckpt" % (2 * it)))
+    if it == steps:
+        torch.save(state, os.path.join(root, "checkpoints", "last.ckpt"))
     print("@gan-suite-progress " + json.dumps({"iteration": it, "max_iterations": steps}), flush=True)
-for d in dirs:
-    open(os.path.join(d, "train", "vectorised.json"), "w").write(json.dumps({"status": "trained"}))
 '''
 
 RUNNER = r'''
@@ -204,14 +208,16 @@ sys.path.insert(0, {root!r})
 from gan_suite.benchmark.definition import load_definition
 from gan_suite.benchmark.runner import BenchmarkRunner
 from tests.benchmark.gate import pass_gate
-from tests.benchmark.helpers import fake_evaluate
+import torch
 
 def slow_evaluate(path, **kwargs):
     pass_gate("FAKE_EVAL_GATE")
-    return fake_evaluate(path, **kwargs)
+    meta = torch.load(path, weights_only=True)["gan_suite"]
+    it, s, pack = meta["iteration"], meta["seed"], meta["pack"]
+    return {{"metrics": {{"modes_covered": min(8, pack * 2 + s % 3 + it // 10)}}, "protocol": {{"iteration": it}}, "files": {{}}}}
 
 runner = BenchmarkRunner(load_definition(sys.argv[1]), sys.argv[2], evaluate_fn=slow_evaluate, devices="cpu", jobs=1,
-                         vectorised_command=[sys.executable, {launch!r}], vectorise_check=lambda *args: None)
+                         train_command=[sys.executable, {launch!r}], vectorise_check=lambda *args: None)
 try:
     print(runner.run(), flush=True)
 except KeyboardInterrupt:
@@ -235,8 +241,8 @@ def _group_training(out):
 
 @pytest.mark.parametrize("when", ["training", "evaluation"])
 def test_killed_group_loses_only_its_seeds_without_a_result(tmp_path, when):
-    launch, script = tmp_path / "fake_launch.py", tmp_path / "runner.py"
-    launch.write_text(FAKE_LAUNCH.replace("{gate_dir!r}", repr(os.path.dirname(os.path.abspath(__file__)))))
+    launch, script = tmp_path / "fake_fit.py", tmp_path / "runner.py"
+    launch.write_text(FAKE_FIT.replace("{gate_dir!r}", repr(os.path.dirname(os.path.abspath(__file__)))))
     script.write_text(RUNNER.format(root=REPO_ROOT, launch=str(launch)))
     raw = definition_dict(seeds=[0, 1], train={"steps": 4, "vectorise": True}, evaluation={"features": "raw2d", "every_n_steps": 2})
     definition = write_definition(tmp_path / "def.yaml", raw)
@@ -246,7 +252,7 @@ def test_killed_group_loses_only_its_seeds_without_a_result(tmp_path, when):
     # training: the first group launch waits at the gate; evaluation: the third evaluation (seed 1's
     # first, after both of seed 0's) waits there
     gated = {"FAKE_FIT_GATE": str(gate)} if when == "training" else {"FAKE_EVAL_GATE": str(gate), "FAKE_EVAL_GATE_FROM": "3"}
-    env = {**os.environ, "FAKE_LAUNCH_LOG": str(log), **gated}
+    env = {**os.environ, "FAKE_FIT_LOG": str(log), **gated}
     runner = subprocess.Popen([sys.executable, str(script), definition, str(out)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_for(lambda: any(gate.glob("waiting*")))
@@ -267,7 +273,7 @@ def test_killed_group_loses_only_its_seeds_without_a_result(tmp_path, when):
     for run_id, (content, mtime) in before.items():
         assert after[run_id] == (content, mtime), run_id  # untouched, not retrained
     results = read_all_results(str(out))
-    assert all(r["status"] == "finished" and r["trainer"] == "vectorised" for r in results.values())
+    assert all(r["status"] == "finished" and r["trainer"] == "stacked" for r in results.values())
     assert [step for step, _ in results["gan__seed1"]["curve"]] == [2, 4]
     launches = log.read_text().split("\n")[:-1]
     # the rerun's gan group trains the seeds without a result, and only those
