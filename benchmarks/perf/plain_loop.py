@@ -6,7 +6,8 @@ everything the suite adds around the arithmetic: the Trainer loop and hooks, the
 step-indexed sampler, per-step seeding, the NaN check and logging. The real data is one float
 tensor in [-1, 1] held in memory; minibatches are random rows of it (``torch.randint``).
 
-One training step (Goodfellow et al. 2014, Algorithm 1), exactly as GANModule:
+One training step (Goodfellow et al. 2014, Algorithm 1), written independently of GANModule for
+the cases it covers (one seed, unconditional, no gradient penalty, EMA or clipping):
   k times: real [B] <- data;  fake = G(z) without grad;  loss_d(D(real), D(fake));  D step
   once:    D's parameters frozen;  loss_g(D(G(z)));  G step;  D unfrozen
 (schedulers, when the case has them, are stepped after each update, as GANModule does).

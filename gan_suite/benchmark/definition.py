@@ -19,8 +19,8 @@ Keys: ``variants`` (name -> dotted overrides; a value may be a whole section suc
 {class_path: ..., init_args: ...}``), ``grid`` (key -> list of values; variants are named
 ``<variant>-<values>``), ``seeds`` (list or count), ``train.steps`` (training steps, converted to
 ``trainer.max_steps = steps * (d_steps + 1)``), ``train.overrides`` (for every run) and
-``train.vectorise`` (true: the runner trains the pending seeds of a variant together in one process,
-:mod:`gan_suite.benchmark.vectorised_launch`, where the variant's config allows it),
+``train.vectorise`` (true: the runner trains the pending seeds of a variant together as
+one stacked-seeds `gan-suite fit` run, where the variant's config allows it),
 ``evaluation`` (one protocol inline, or ``protocols: [{name, features, metrics, num_samples,
 real_split, ...}]`` whose metric keys become ``<name>/<metric>``; ``every_n_steps`` and
 ``curve_num_samples`` for the curve of the main metric; ``keep_checkpoints``; ``seed``;
