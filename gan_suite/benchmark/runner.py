@@ -24,7 +24,8 @@ checkpoints; :func:`gan_suite.training.stacked_runs.split_run`), and each seed i
 ``result.json`` written as for any run (plus ``"trainer": "stacked"``). A variant that cannot
 train stacked (class-conditional, compile, several devices, a callback that watches one seed, ...)
 is trained run by run instead, with a printed note. A killed group loses its seeds without a
-result; a rerun trains those (and only those) again.
+result; a rerun trains those (and only those) again, resuming the stacked run from its last
+checkpoint when the same seeds are pending (a long group loses at most one checkpoint interval).
 """
 
 from __future__ import annotations
@@ -349,8 +350,11 @@ class BenchmarkRunner:
         from gan_suite.training.stacked_runs import split_run
 
         board = board or ProgressBoard(len(runs), 1, enabled=False)
-        folders = [self._fresh_folder(run) for run in runs]
+        resume = self._stacked_checkpoint(runs)
+        folders = [self._fresh_folder(run, keep=STACKED_DIR if resume and i == 0 else None) for i, run in enumerate(runs)]
         argv = self.group_command(runs)
+        if resume:
+            argv.append(f"--ckpt_path={resume}")
         env = {**os.environ, **slot.env, "PYTHONUNBUFFERED": "1"}
         d_steps = read_d_steps(self.definition.base_config, runs[0].overrides)
         started = time.time()
@@ -395,13 +399,34 @@ class BenchmarkRunner:
             results.append(result)
         return results
 
-    def _fresh_folder(self, run: RunSpec) -> str:
-        """``DIR/runs/<run_id>``, emptied (a training process left by a killed runner is stopped first)."""
+    def _fresh_folder(self, run: RunSpec, keep: Optional[str] = None) -> str:
+        """``DIR/runs/<run_id>``, emptied but for its sub-folder ``keep`` (a training process left by
+        a killed runner is stopped first)."""
         folder = R.run_dir(self.out_dir, run.run_id)
         stop_stale_owner(folder)
-        shutil.rmtree(folder, ignore_errors=True)
-        os.makedirs(folder)
+        if keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
+        for name in os.listdir(folder) if os.path.isdir(folder) else []:
+            if name != keep:
+                path = os.path.join(folder, name)
+                shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.unlink(path)
+        os.makedirs(folder, exist_ok=True)
         return folder
+
+    def _stacked_checkpoint(self, runs: list) -> Optional[str]:
+        """The ``last.ckpt`` a killed group of exactly these seeds left in its stacked run (its fit
+        resumes from it), or None."""
+        from gan_suite.safe_files import load_tensors
+        from gan_suite.training.stacked_runs import stacked_seeds
+
+        path = os.path.join(R.run_dir(self.out_dir, runs[0].run_id), STACKED_DIR, "checkpoints", "last.ckpt")
+        if not os.path.isfile(path):
+            return None
+        try:
+            seeds = stacked_seeds(load_tensors(path, "checkpoint"))
+        except Exception:  # unreadable: trained again from the start
+            return None
+        return path if seeds == [run.seed for run in runs] else None
 
     def _new_record(self, run: RunSpec, argv: list, d_steps: int, slot: Slot, logger: str) -> dict:
         return {

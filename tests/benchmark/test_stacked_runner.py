@@ -183,21 +183,24 @@ root = value("--trainer.default_root_dir")
 steps = int(value("--trainer.max_steps")) // 2
 every = int(value("--checkpoint.every_n_train_steps")) // 2
 pack = int(value("--model.init_args.pack", "1"))
+resume = value("--ckpt_path")
+first = torch.load(resume, weights_only=True)["gan_suite"]["iteration"] + 1 if resume else 1
 with open(os.environ["FAKE_FIT_LOG"], "a") as f:
-    f.write(os.path.basename(os.path.dirname(root)).split("__")[0] + " " + ",".join(map(str, seeds)) + "\n")
-os.makedirs(os.path.join(root, "checkpoints"))
+    f.write(os.path.basename(os.path.dirname(root)).split("__")[0] + " " + ",".join(map(str, seeds)) + " from %d\n" % first)
+os.makedirs(os.path.join(root, "checkpoints"), exist_ok=True)
 config = {"seed_everything": seeds[0], "model": {"init_args": {"seeds": seeds, "pack": pack}}, "data": {"init_args": {}}}
 open(os.path.join(root, "config.yaml"), "w").write(yaml.safe_dump(config))
 sys.path.insert(0, {gate_dir!r})
 from gate import pass_gate
-pass_gate("FAKE_FIT_GATE")
 S = len(seeds)
-for it in range(1, steps + 1):
+for it in range(first, steps + 1):
+    if it == every + 1:
+        pass_gate("FAKE_FIT_GATE")  # after the first periodic checkpoint (and its last.ckpt)
     state = {"state_dict": {"generator.w": torch.arange(S, dtype=torch.float32).unsqueeze(1) * it, "diverged_at": torch.full((S,), -1)},
              "gan_suite": {"iteration": it, "seed": seeds[0], "seeds": seeds, "pack": pack, "divergences": {}}}
     if it % every == 0:
         torch.save(state, os.path.join(root, "checkpoints", "epoch=0-step=%d.ckpt" % (2 * it)))
-    if it == steps:
+    if it % every == 0 or it == steps:
         torch.save(state, os.path.join(root, "checkpoints", "last.ckpt"))
     print("@gan-suite-progress " + json.dumps({"iteration": it, "max_iterations": steps}), flush=True)
 '''
@@ -276,8 +279,10 @@ def test_killed_group_loses_only_its_seeds_without_a_result(tmp_path, when):
     assert all(r["status"] == "finished" and r["trainer"] == "stacked" for r in results.values())
     assert [step for step, _ in results["gan__seed1"]["curve"]] == [2, 4]
     launches = log.read_text().split("\n")[:-1]
-    # the rerun's gan group trains the seeds without a result, and only those
-    assert launches == ["gan 0,1", "gan 0,1", "pacgan2 0,1"] if when == "training" else ["gan 0,1", "gan 1", "pacgan2 0,1"]
+    # the rerun's gan group trains the seeds without a result, and only those; a group killed in
+    # training resumes from its stacked run's last checkpoint
+    expected = ["gan 0,1 from 1", "gan 0,1 from 3", "pacgan2 0,1 from 1"] if when == "training" else ["gan 0,1 from 1", "gan 1 from 1", "pacgan2 0,1 from 1"]
+    assert launches == expected
     for run_id in ("gan__seed0", "gan__seed1"):
         if run_id not in before:
             assert os.listdir(out / "runs" / run_id / "train" / "checkpoints") == ["last.ckpt"]
