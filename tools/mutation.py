@@ -39,7 +39,7 @@ MODULES: dict[str, tuple[str, str]] = {
     "toy2d": ("gan_suite/data/toy2d.py", "tests/data/test_data_bundled_toy.py -k toy2d"),
     "training_step": (
         "gan_suite/training/module.py",
-        "tests/training/test_module.py tests/training/test_schedules.py -k 'not short_training'",
+        "tests/training/test_module.py tests/training/test_schedules.py tests/training/test_stacked_seeds.py -k 'not short_training'",
     ),
     "fid": ("gan_suite/evaluation/metrics/fid.py", "tests/evaluation/test_metrics_fid.py"),
     "kid": (
@@ -77,7 +77,10 @@ MODULES: dict[str, tuple[str, str]] = {
 # Modules of which only some functions are core: mutants elsewhere in the file are skipped.
 ONLY_DEFINITIONS: dict[str, set[str]] = {
     "report": {"mean", "std", "cell_parts", "_decimals", "_format_number"},  # the table's mean and std
-    "training_step": {"_training_step", "_discriminator_update", "_generator_update", "forward", "_raise_if_nonfinite"},
+    "training_step": {
+        "_training_step", "_discriminator_update", "_generator_update", "forward", "_raise_if_nonfinite", "_draw_random",
+        "_draw_from_stream", "_sample_mix", "_clip_gradients", "_record_divergence", "_stacked_networks", "_fixed_noise",
+    },
 }
 
 # Operators left out: replacing arithmetic on tensors with bit operations, shifts, // or %, signs
