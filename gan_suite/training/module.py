@@ -216,7 +216,7 @@ class GANModule(pl.LightningModule):
         self.pack = int(getattr(discriminator, "pack", 1))
         #: training steps (generator updates) done; saved in checkpoints.
         self.iteration = 0
-        self.register_buffer("fixed_noise", _fixed_noise(self.seeds or [seed], num_fixed_samples, self.latent_dim, self.seeds is not None))
+        self.register_buffer("fixed_noise", _fixed_noise(seed if self.seeds is None else self.seeds, num_fixed_samples, self.latent_dim))
         if self.seeds is not None:
             #: per seed: the training step at which its loss turned non-finite (-1: still training)
             self.register_buffer("diverged_at", torch.full((len(self.seeds),), -1, dtype=torch.long))
@@ -648,10 +648,12 @@ def _stacked_networks(generator: nn.Module, discriminator: nn.Module, seeds: lis
     return StackedNetwork([g for g, _ in pairs]), StackedNetwork([d for _, d in pairs])
 
 
-def _fixed_noise(seeds: list[int], n: int, latent_dim: int, stacked: bool) -> torch.Tensor:
-    """The fixed noise batch of sample grids: [n, latent_dim] of one seed, or [S, n, latent_dim]."""
-    noise = [torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(derive_seed(s, 0xF1ED))) for s in seeds]
-    return torch.stack(noise) if stacked else noise[0]
+def _fixed_noise(seeds: Union[int, list], n: int, latent_dim: int) -> torch.Tensor:
+    """The fixed noise batch of sample grids: [n, latent_dim] of one seed, or [S, n, latent_dim]
+    for a list of seeds."""
+    if isinstance(seeds, list):
+        return torch.stack([_fixed_noise(s, n, latent_dim) for s in seeds])
+    return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(derive_seed(seeds, 0xF1ED)))
 
 
 #: attributes set on every step (by Lightning around each hook call, or by the step itself) that
