@@ -39,7 +39,7 @@ MODULES: dict[str, tuple[str, str]] = {
     "toy2d": ("gan_suite/data/toy2d.py", "tests/data/test_data_bundled_toy.py -k toy2d"),
     "training_step": (
         "gan_suite/training/module.py",
-        "tests/training/test_module.py tests/training/test_schedules.py tests/training/test_stacked_seeds.py tests/training/test_step_references.py -k 'not short_training'",
+        "tests/training/test_module.py tests/training/test_schedules.py tests/training/test_stacked_seeds.py tests/training/test_step_references.py tests/training/test_conditional.py -k 'not short_training'",
     ),
     "fid": ("gan_suite/evaluation/metrics/fid.py", "tests/evaluation/test_metrics_fid.py"),
     "kid": (
