@@ -477,7 +477,7 @@ def main(argv: Optional[list] = None) -> int:
     )
     p.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
     p.add_argument("--quick", action="store_true", help="tiny sizes, no compile jobs (seconds on a CPU)")
-    p.add_argument("--out", required=True, help="folder for gpu_check.md, gpu_check.json and gpu_check.log")
+    p.add_argument("--out", default=None, help="folder for gpu_check.md, gpu_check.json and gpu_check.log (required)")
     p.add_argument("--wheels", default=None, help="install the wheels of this folder first (make gpu-wheels: .whl)")
     p.add_argument("--site", default=None, help="the empty folder they go into (default: a new temporary folder)")
     p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="default: all, in the order "
@@ -485,9 +485,17 @@ def main(argv: Optional[list] = None) -> int:
     p.add_argument("--budget", type=float, default=540.0, help="seconds for the whole run (default 540)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch intra-op threads of each job; 0: torch's default, all cores (default: 1 on cpu, 0 on cuda)")
+    p.add_argument("--dry-run", action="store_true", help="print the jobs (timeout and command) and stop")
     args = p.parse_args(argv)
     if args.threads is None:
         args.threads = 1 if args.device == "cpu" else 0
+    if args.dry_run:
+        for job in plan(args, "TMP"):
+            shown = f"python benchmarks/perf/{job.script} {shlex.join(job.args)}" if job.script else "(the environment report)"
+            print(f"{job.name:<26} {job.timeout:4.0f} s  {shown}")
+        return 0
+    if not args.out:
+        p.error("--out DIR is required")
     args.command_line = shlex.join(["bash", "benchmarks/gpu_check.sh", *(sys.argv[1:] if argv is None else argv)])
     started = time.perf_counter()
     os.makedirs(args.out, exist_ok=True)

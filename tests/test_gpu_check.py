@@ -3,6 +3,7 @@ without network; the wheel list of ``make gpu-wheels``."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata as md
 import importlib.util
 import json
@@ -142,6 +143,35 @@ def test_a_job_past_its_timeout_is_killed_with_its_children(tmp_path):
         time.sleep(0.1)
     else:
         pytest.fail(f"the job's child {child} survived its timeout")
+
+
+@pytest.mark.slow
+def test_every_option_of_the_full_gpu_plan_is_one_its_script_takes():
+    """The jobs of the default CUDA run (which no test here can run) name only options their
+    scripts answer in --help (the seeds script's interface is not checked here: it is fixed as
+    --device --steps --warmup --threads --json); the order puts compiling last."""
+    gc = _gpu_check()
+    args = argparse.Namespace(parts=list(gc.PARTS), quick=False, device="cuda", threads=0)
+    jobs = gc.plan(args, "/tmp/x")
+    assert [j.name for j in jobs] == [
+        "env", "train-quickstart", "train-dcgan64", "seeds", "knn", "eval",
+        "train-quickstart-compiled", "train-dcgan64-compiled", "train-compile-alone",
+    ]
+    assert all("compile" not in " ".join(j.args) for j in jobs[:6]) and all("compile" in " ".join(j.args) for j in jobs[6:])
+    helps = {}
+    for job in jobs:
+        if job.script in (None, "seeds_vectorised.py"):
+            continue
+        if job.script not in helps:
+            proc = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "benchmarks", "perf", job.script), "--help"],
+                                  capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": REPO_ROOT})
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            helps[job.script] = proc.stdout
+        named = [a for a in job.args if a.startswith("--")]
+        assert named and all(o in helps[job.script] for o in named), (job.name, [o for o in named if o not in helps[job.script]])
+    assert "dcgan64" in helps["train_step.py"]
+    seeds = next(j for j in jobs if j.name == "seeds")
+    assert [a for a in seeds.args if a.startswith("--")] == ["--device", "--steps", "--warmup", "--threads", "--json"]
 
 
 def test_the_budget_skips_what_no_longer_fits(tmp_path):
