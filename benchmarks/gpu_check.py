@@ -269,8 +269,22 @@ def _tail(path: str, start: int, chars: int = 1500) -> str:
         return f.read()[-chars:]
 
 
+#: the job's process while it runs (a SIGTERM or SIGINT of this driver ends its group too)
+_running: Optional[subprocess.Popen] = None
+
+
+def _stop(signum, frame) -> None:
+    if _running is not None:
+        _kill_group(_running)
+    raise SystemExit(128 + signum)
+
+
 def run_job(job: Job, timeout: float, env: dict, log_path: str, tmp: str) -> None:
-    """Run ``job`` within ``timeout`` s; fill its status, seconds, GPU peak, result or error."""
+    """Run ``job`` within ``timeout`` s; fill its status, seconds, GPU peak, result or error.
+
+    The job runs in a process group of its own (the same session), so that a timeout ends it with
+    every process it started."""
+    global _running
     argv = job_command(job, tmp)
     with open(log_path, "a") as log:
         shown = f"python benchmarks/perf/{job.script} {shlex.join(job.args)}" if job.script else "the environment report"
@@ -278,12 +292,14 @@ def run_job(job: Job, timeout: float, env: dict, log_path: str, tmp: str) -> Non
         log.flush()
         start_at = log.tell()
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True)
+        proc = _running = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT, preexec_fn=os.setpgrp)
         try:
             code = proc.wait(timeout)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             code = None
+        finally:
+            _running = None
         job.seconds = time.perf_counter() - t0
     peak_file = os.path.join(tmp, f"{job.name}.peak.json")
     if os.path.isfile(peak_file):
@@ -497,6 +513,15 @@ def main(argv: Optional[list] = None) -> int:
     if not args.out:
         p.error("--out DIR is required")
     args.command_line = shlex.join(["bash", "benchmarks/gpu_check.sh", *(sys.argv[1:] if argv is None else argv)])
+    saved = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _run_all(args)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _run_all(args) -> int:
     started = time.perf_counter()
     os.makedirs(args.out, exist_ok=True)
     log_path = os.path.join(args.out, "gpu_check.log")
@@ -520,10 +545,15 @@ def main(argv: Optional[list] = None) -> int:
                 continue
             timeout = min(job.timeout, left)
             print(f"[{time.perf_counter() - started:5.0f} s] {job.name} (timeout {timeout:.0f} s)", file=sys.stderr, flush=True)
-            run_job(job, timeout, env, log_path, tmp)
-            if timeout < job.timeout:
-                job.status += f" (timeout cut from {job.timeout:.0f} s by the budget)"
-                job.timeout = timeout
+            try:
+                run_job(job, timeout, env, log_path, tmp)
+            except SystemExit:  # SIGTERM / SIGINT: the job's group is ended; keep what was measured
+                job.status = "interrupted (the check was stopped)"
+                write_report(args.out, args, install, jobs, started, finished=False)
+                raise
+            if timeout < job.timeout and job.status.startswith("timeout"):
+                job.status += f" (the budget cut it from {job.timeout:.0f} s)"
+            job.timeout = timeout
             print(f"[{time.perf_counter() - started:5.0f} s] {job.name}: {job.status} in {job.seconds:.1f} s", file=sys.stderr, flush=True)
             write_report(args.out, args, install, jobs, started, finished=False)
         write_report(args.out, args, install, jobs, started, finished=True)

@@ -174,6 +174,42 @@ def test_every_option_of_the_full_gpu_plan_is_one_its_script_takes():
     assert [a for a in seeds.args if a.startswith("--")] == ["--device", "--steps", "--warmup", "--threads", "--json"]
 
 
+def test_a_stopped_check_ends_the_running_job_with_its_children(tmp_path):
+    """SIGTERM to the driver (e.g. the machine's own time limit) ends the running job's process
+    group (which shares the driver's session, so nothing outlives the session) and reports it."""
+    pid_file = tmp_path / "child.pid"
+    script = tmp_path / "hang.py"
+    script.write_text(
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(60)\n"
+    )
+    driver = (
+        "import importlib.util, signal, sys\n"
+        f"spec = importlib.util.spec_from_file_location('gpu_check', {os.path.join(REPO_ROOT, 'benchmarks', 'gpu_check.py')!r})\n"
+        "gc = importlib.util.module_from_spec(spec); sys.modules['gpu_check'] = gc; spec.loader.exec_module(gc)\n"
+        "signal.signal(signal.SIGTERM, gc._stop)\n"
+        f"job = gc.Job('hang', 'knn', {str(script)!r}, ['--json', 'x.json'], 60)\n"
+        f"gc.run_job(job, 60, None, {str(tmp_path / 'log')!r}, {str(tmp_path)!r})\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", driver])
+    for _ in range(200):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    assert os.getsid(child) == os.getsid(proc.pid)  # the same session as the driver
+    proc.send_signal(15)
+    assert proc.wait(20) == 128 + 15
+    for _ in range(50):
+        if not os.path.exists(f"/proc/{child}") or open(f"/proc/{child}/stat").read().split()[2] == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"the job's child {child} survived the stopped check")
+
+
 def test_the_budget_skips_what_no_longer_fits(tmp_path):
     """--budget below a job's minimum start time: every job is skipped and reported, none is run."""
     gc = _gpu_check()
