@@ -33,35 +33,29 @@ started; k-NN: each contender's peak above its inputs; evaluation: each worker's
 CPU. ``--quick``: tiny sizes and no compile jobs, seconds on a CPU (a test runs
 ``--device cpu --quick``).
 
-This file imports nothing beyond the standard library, so that it reports, rather than dies of,
-a broken torch.
+The jobs (``gpu_check_jobs.py``), the wheel install (``gpu_check_wheels.py``) and the tables
+(``gpu_check_report.py``) are beside this file; none of them imports anything beyond the standard
+library, so that the check reports, rather than dies of, a broken torch.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
 import shlex
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-PERF = os.path.join(HERE, "perf")
-PARTS = ("env", "train", "seeds", "knn", "eval")
-#: modules the jobs import, with the package that provides each (reported by the env job)
-NEEDED = {
-    "torch": "torch", "pytorch_lightning": "pytorch-lightning", "torchmetrics": "torchmetrics", "torchvision": "torchvision",
-    "torch_fidelity": "torch-fidelity", "mlxtend": "mlxtend", "jsonargparse": "jsonargparse", "wandb": "wandb",
-    "gan_suite": "gan_suite",
-}
+sys.path.insert(0, HERE)
+
+from gpu_check_jobs import ROOT, Job, run_job, stop  # noqa: E402
+from gpu_check_report import PARTS, eval_rows, generic_rows, knn_rows, train_rows, write_report  # noqa: E402
+from gpu_check_wheels import install_wheels, installed_and_unmet  # noqa: E402,F401
+
 #: train_step.py variants of the eager jobs (each toggles one option; the last, all of them)
 TRAIN_VARIANTS = [
     "lightning", "lightning+bf16", "lightning+channels_last", "lightning+fused", "lightning+device_cache",
@@ -70,70 +64,6 @@ TRAIN_VARIANTS = [
 ALL_COMPILED = "lightning+device_cache+nocheck+channels_last+bf16+fused+compile"
 #: a job is skipped when less than this is left of the budget, seconds
 MIN_START_S = 15.0
-
-
-# ----------------------------------------------------------------------------- jobs
-@dataclass
-class Job:
-    """One measurement: ``script`` with ``args`` in its own process, within ``timeout`` seconds."""
-
-    name: str
-    part: str
-    script: Optional[str]  # a benchmarks/perf script, or None for the env job
-    args: list
-    timeout: float
-    rows: Callable[[dict, "Job"], list] = field(default=lambda data, job: [])
-    status: str = "not run"
-    seconds: Optional[float] = None
-    gpu_peak_mb: Optional[float] = None
-    error: Optional[str] = None
-    result: Optional[dict] = None
-
-    @property
-    def json_path(self) -> str:
-        return self.args[self.args.index("--json") + 1] if "--json" in self.args else ""
-
-
-def _train_rows(data: dict, job: Job) -> list:
-    clock = "wall" if str(data["args"]["device"]).startswith("cuda") else "cpu"
-    rows = []
-    for r in data["rows"]:
-        v = r[clock]
-        rows.append({
-            "case": r["case"], "variant": r["variant"], "baseline": r["baseline"], "clock": clock,
-            "plain_ms": v["plain_ms"], "lightning_ms": v["lightning_ms"], "ratio": v["ratio"], "ratio_q1_q3": v["ratio_q1_q3"],
-            "lightning_peak_mb": r.get("lightning_peak_mb"), "plain_peak_mb": r.get("plain_peak_mb"), "job": job.name,
-        })
-    return rows
-
-
-def _knn_rows(data: dict, job: Job) -> list:
-    return [{**r, "job": job.name} for r in data["rows"]]
-
-
-def _eval_rows(data: dict, job: Job) -> list:
-    return [{**r, "job": job.name} for r in data["rows"]]
-
-
-def _generic_rows(data, job: Job) -> list:
-    """Rows of a JSON whose layout this file does not fix: its ``rows`` (or the list itself) with
-    nested dicts flattened to dotted keys; otherwise its scalars as key/value rows."""
-
-    def flat(d: dict, prefix: str = "") -> dict:
-        out = {}
-        for k, v in d.items():
-            if isinstance(v, dict):
-                out.update(flat(v, f"{prefix}{k}."))
-            elif isinstance(v, (int, float, str, bool)) or v is None:
-                out[f"{prefix}{k}"] = v
-        return out
-
-    items = data.get("rows") if isinstance(data, dict) else data
-    if isinstance(items, list) and all(isinstance(r, dict) for r in items):
-        return [flat(r) for r in items]
-    if isinstance(data, dict):
-        return [{"key": k, "value": v} for k, v in flat(data).items()]
-    return [{"value": json.dumps(data)[:200]}]
 
 
 def plan(args, tmp: str) -> list:
@@ -152,21 +82,21 @@ def plan(args, tmp: str) -> list:
             jobs.append(Job(
                 f"train-{case}", "train", "train_step.py",
                 ["--device", dev, "--cases", case, "--variants", *variants, *timing, "--threads", thr, "--json", out(f"train-{case}")],
-                60 if q else 100, _train_rows,
+                60 if q else 100, train_rows,
             ))
     if "seeds" in args.parts:
         steps, warmup = ("2", "1") if q else ("100", "10")
         jobs.append(Job(
             "seeds", "seeds", "seeds_vectorised.py",
             ["--device", dev, "--steps", steps, "--warmup", warmup, "--threads", seed_threads, "--json", out("seeds")], 60 if q else 75,
-            _generic_rows,
+            generic_rows,
         ))
     if "knn" in args.parts:
         shape, repeats = ("256x256x64", "2") if q else ("50000x50000x2048", "3")
         jobs.append(Job(
             "knn", "knn", "knn.py",
             ["--device", dev, "--shapes", shape, "--ks", "3", "--contenders", "gemm", "knn", "radius", "--repeats", repeats,
-             "--threads", thr, "--json", out("knn")], 60 if q else 75, _knn_rows,
+             "--threads", thr, "--json", out("knn")], 60 if q else 75, knn_rows,
         ))
     if "eval" in args.parts:
         sizes = ["4"] if q else ["10000", "50000"]  # (4: the fewest that precision/recall's 3rd neighbour allows)
@@ -174,7 +104,7 @@ def plan(args, tmp: str) -> list:
         jobs.append(Job(
             "eval", "eval", "evaluate_vs_fidelity.py",
             ["--device", dev, "--extractor", "inception", "--sizes", *sizes, *real, "--metrics", "fid", "kid", "pr", "--repeats", "1",
-             "--no-image-side", "--threads", thr, "--json", out("eval")], 90 if q else 200, _eval_rows,
+             "--no-image-side", "--threads", thr, "--json", out("eval")], 90 if q else 200, eval_rows,
         ))
     if "train" in args.parts and not q:  # compiling: last, one job per case, then compile alone
         timing = ["--steps", "40", "--warmup", "5", "--repeats", "3"]
@@ -182,310 +112,16 @@ def plan(args, tmp: str) -> list:
             jobs.append(Job(
                 f"train-{case}-compiled", "train", "train_step.py",
                 ["--device", dev, "--cases", case, "--variants", ALL_COMPILED, *timing, "--threads", thr, "--json", out(f"train-{case}-compiled")],
-                150, _train_rows,
+                150, train_rows,
             ))
         jobs.append(Job(
             "train-compile-alone", "train", "train_step.py",
             ["--device", dev, "--cases", "quickstart", "dcgan64", "--variants", "lightning+compile", *timing, "--threads", thr,
-             "--json", out("train-compile-alone")], 150, _train_rows,
+             "--json", out("train-compile-alone")], 150, train_rows,
         ))
     return jobs
 
 
-# ----------------------------------------------------------------------------- running
-ENV_SNIPPET = r"""
-import importlib, json, os, platform, sys
-needed = json.loads(sys.argv[2])
-out = {"python": sys.version.split()[0], "executable": sys.executable, "platform": platform.platform(),
-       "cpus": os.cpu_count(), "modules": {}}
-for module, package in needed.items():
-    try:
-        m = importlib.import_module(module)
-        out["modules"][module] = {"version": getattr(m, "__version__", None), "file": getattr(m, "__file__", None)}
-    except Exception as exc:  # noqa: BLE001 - reported, not fatal
-        out["modules"][module] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-try:
-    import torch
-    out["cuda_available"] = torch.cuda.is_available()
-    out["torch_cuda"] = torch.version.cuda
-    if torch.cuda.is_available():
-        p = torch.cuda.get_device_properties(0)
-        out["device"] = {"name": p.name, "memory_gb": round(p.total_memory / 2**30, 1), "capability": f"{p.major}.{p.minor}",
-                         "multiprocessors": p.multi_processor_count}
-        out["bf16_supported"] = torch.cuda.is_bf16_supported()
-except Exception as exc:  # noqa: BLE001
-    out["torch_error"] = f"{type(exc).__name__}: {exc}"[:300]
-json.dump(out, open(sys.argv[1], "w"), indent=1)
-"""
-
-PEAK_SNIPPET = r"""
-import json, os, runpy, sys
-peak_file, script = sys.argv[1], sys.argv[2]
-sys.argv = [script] + sys.argv[3:]
-sys.path[0] = os.path.dirname(script)
-code = 0
-try:
-    runpy.run_path(script, run_name="__main__")
-except SystemExit as exc:
-    code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    if exc.code not in (None, 0) and not isinstance(exc.code, int):
-        print(exc.code, file=sys.stderr)
-finally:
-    torch = sys.modules.get("torch")
-    peak = None
-    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
-        peak = torch.cuda.max_memory_allocated() / 2**20
-    with open(peak_file, "w") as f:
-        json.dump({"gpu_peak_mb": peak}, f)
-sys.exit(code)
-"""
-
-
-def job_command(job: Job, tmp: str) -> list:
-    """argv of ``job``: a perf script run by a wrapper that records the process's GPU memory peak."""
-    if job.script is None:
-        return [sys.executable, "-c", ENV_SNIPPET, job.json_path, json.dumps(NEEDED)]
-    peak_file = os.path.join(tmp, f"{job.name}.peak.json")
-    return [sys.executable, "-c", PEAK_SNIPPET, peak_file, os.path.join(PERF, job.script), *job.args]
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """End the job's process group (its workers too): SIGTERM, then SIGKILL after 5 s."""
-    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _tail(path: str, start: int, chars: int = 1500) -> str:
-    with open(path, errors="replace") as f:
-        f.seek(start)
-        return f.read()[-chars:]
-
-
-#: the job's process while it runs (a SIGTERM or SIGINT of this driver ends its group too)
-_running: Optional[subprocess.Popen] = None
-
-
-def _stop(signum, frame) -> None:
-    if _running is not None:
-        _kill_group(_running)
-    raise SystemExit(128 + signum)
-
-
-def run_job(job: Job, timeout: float, env: dict, log_path: str, tmp: str) -> None:
-    """Run ``job`` within ``timeout`` s; fill its status, seconds, GPU peak, result or error.
-
-    The job runs in a process group of its own (the same session), so that a timeout ends it with
-    every process it started."""
-    global _running
-    argv = job_command(job, tmp)
-    with open(log_path, "a") as log:
-        shown = f"python benchmarks/perf/{job.script} {shlex.join(job.args)}" if job.script else "the environment report"
-        log.write(f"\n===== {job.name} (timeout {timeout:.0f} s): {shown}\n")
-        log.flush()
-        start_at = log.tell()
-        t0 = time.perf_counter()
-        proc = _running = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT, preexec_fn=os.setpgrp)
-        try:
-            code = proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            code = None
-        finally:
-            _running = None
-        job.seconds = time.perf_counter() - t0
-    peak_file = os.path.join(tmp, f"{job.name}.peak.json")
-    if os.path.isfile(peak_file):
-        with open(peak_file) as f:
-            job.gpu_peak_mb = json.load(f).get("gpu_peak_mb")
-    if code is None:
-        job.status, job.error = f"timeout after {timeout:.0f} s", _tail(log_path, start_at)
-        return
-    if code != 0:
-        job.status, job.error = f"failed (exit {code})", _tail(log_path, start_at)
-        return
-    try:
-        with open(job.json_path) as f:
-            job.result = json.load(f)
-        job.status = "ok"
-    except (OSError, ValueError) as exc:
-        job.status, job.error = "failed (no JSON)", f"{exc}\n{_tail(log_path, start_at)}"
-
-
-# ----------------------------------------------------------------------------- install
-def _clean_pip_env() -> dict:
-    """This environment without pip's settings: no config file, index, find-links or constraints."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
-    return env
-
-
-def install_wheels(wheels: str, site: str) -> dict:
-    """``pip install --no-index --no-deps --target site`` of every wheel in ``wheels``; then the
-    requirements of the installed packages that neither ``site`` nor this interpreter meets."""
-    files = sorted(os.path.join(wheels, f) for f in os.listdir(wheels) if f.endswith(".whl")) if os.path.isdir(wheels) else []
-    info = {"wheels": wheels, "site": site, "files": [os.path.basename(f) for f in files], "status": "not run"}
-    if not files:
-        info.update(status="failed", error=f"no .whl files in {wheels}")
-        return info
-    if os.path.isdir(site) and os.listdir(site):
-        info.update(status="failed", error=f"--site {site} is not empty (the wheels go into an empty folder)")
-        return info
-    os.makedirs(site, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", "--no-compile", "--no-cache-dir", "--quiet",
-           "--target", site, *files]
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_clean_pip_env())
-    except subprocess.TimeoutExpired:
-        info.update(status="failed", error="pip install took over 300 s", seconds=time.perf_counter() - t0)
-        return info
-    info["seconds"] = time.perf_counter() - t0
-    if proc.returncode != 0:
-        info.update(status=f"failed (exit {proc.returncode})", error=(proc.stderr or proc.stdout)[-1500:])
-        return info
-    info["status"] = "ok"
-    info["installed"], info["unmet"] = installed_and_unmet(site)
-    return info
-
-
-def installed_and_unmet(site: str) -> tuple[dict, list]:
-    """({name: version} installed in ``site``, ["name spec (needed by X; have Y)"] unmet)."""
-    import importlib.metadata as md
-
-    installed = {_norm(d.metadata["Name"]): d.version for d in md.distributions(path=[site])}
-    available = {}
-    for d in md.distributions(path=[site] + sys.path):  # site first: what the jobs will import
-        available.setdefault(_norm(d.metadata["Name"]), d.version)
-    try:
-        from packaging.requirements import Requirement
-        from packaging.version import Version
-    except ImportError:
-        return installed, ["(not checked: the packaging module is missing)"]
-    unmet = []
-    for d in md.distributions(path=[site]):
-        for text in d.requires or []:
-            req = Requirement(text)
-            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
-                continue
-            have = available.get(_norm(req.name))
-            if have is None:
-                unmet.append(f"{req} (needed by {d.metadata['Name']}; missing)")
-            elif req.specifier and not req.specifier.contains(Version(have), prereleases=True):
-                unmet.append(f"{req} (needed by {d.metadata['Name']}; have {have})")
-    return installed, sorted(set(unmet))
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-# ----------------------------------------------------------------------------- report
-def _fmt(v, spec: str = ".2f") -> str:
-    if v is None:
-        return "n/a"
-    if isinstance(v, float):
-        return format(v, spec)
-    return str(v)
-
-
-def _table(header: list, rows: list) -> list:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c).replace("|", "/").replace("\n", " ") for c in row) + " |" for row in rows]
-    return lines
-
-
-def tables(jobs: list) -> dict:
-    """Rows of each part from the jobs that succeeded; training rows get ``vs_plain_fp32``."""
-    out = {p: [] for p in PARTS if p != "env"}
-    for job in jobs:
-        if job.status == "ok" and job.part in out:
-            try:
-                out[job.part] += job.rows(job.result, job)
-            except (KeyError, TypeError, ValueError) as exc:
-                job.status, job.error = "failed (unexpected JSON)", f"{type(exc).__name__}: {exc}"
-    fp32 = {r["case"]: r["plain_ms"] for r in out["train"] if r["baseline"] == "plain"}
-    for r in out["train"]:
-        r["vs_plain_fp32"] = r["lightning_ms"] / fp32[r["case"]] if r["case"] in fp32 else None
-    return out
-
-
-def write_report(out_dir: str, args, install: Optional[dict], jobs: list, started: float, finished: bool) -> None:
-    wall = time.perf_counter() - started
-    parts = tables(jobs)
-    env = next((j.result for j in jobs if j.name == "env" and j.result), None)
-    data = {
-        "command": args.command_line, "device": args.device, "quick": args.quick, "budget_s": args.budget, "wall_s": wall,
-        "finished": finished, "install": install, "env": env,
-        "jobs": [{k: getattr(j, k) for k in ("name", "part", "status", "seconds", "timeout", "gpu_peak_mb", "error")} for j in jobs],
-        "tables": parts,
-    }
-    with open(os.path.join(out_dir, "gpu_check.json.tmp"), "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(os.path.join(out_dir, "gpu_check.json.tmp"), os.path.join(out_dir, "gpu_check.json"))
-
-    md = ["# GPU check", "", f"`{args.command_line}`", ""]
-    if env:
-        dev = env.get("device") or {}
-        md.append(f"Python {env.get('python')}, torch {env.get('modules', {}).get('torch', {}).get('version')} (CUDA {env.get('torch_cuda')}), "
-                  f"{env.get('cpus')} CPUs; device: {dev.get('name', 'none')} {dev.get('memory_gb', '')}{' GB' if dev else ''}.")
-    md.append(f"Wall time {wall:.0f} s of a {args.budget:.0f} s budget{'' if finished else ' (still running)'}; "
-              f"device {args.device}{', quick sizes' if args.quick else ''}.")
-    md.append("")
-    if install is not None:
-        md.append(f"Install from `{install['wheels']}` into `{install['site']}`: {install['status']}"
-                  + (f", {len(install.get('installed', {}))} packages in {install.get('seconds', 0):.1f} s" if install["status"] == "ok" else "")
-                  + (f"; unmet requirements: {', '.join(install['unmet'])}" if install.get("unmet") else "")
-                  + (f"; error: {install['error'].splitlines()[-1] if install.get('error') else ''}" if install["status"] != "ok" else "") + ".")
-        md.append("")
-    md.append("## Jobs")
-    md.append("")
-    md += _table(["job", "part", "status", "seconds", "timeout s", "GPU peak MB (process)", "last error line"], [
-        [j.name, j.part, j.status, _fmt(j.seconds, ".1f"), _fmt(j.timeout, ".0f"), _fmt(j.gpu_peak_mb, ".0f"),
-         (j.error or "").strip().splitlines()[-1][:160] if j.error else ""] for j in jobs])
-    if env:
-        md += ["", "Imported: " + "; ".join(f"{m} {v.get('version') or ''} ({'error: ' + v['error'] if 'error' in v else v.get('file')})"
-                                            for m, v in env.get("modules", {}).items())]
-    if parts["train"]:
-        clock = parts["train"][0]["clock"]
-        md += ["", f"## Training step: GANModule vs the plain PyTorch loop ({clock} clock, ms per training step)", ""]
-        md += _table(["case", "variant", "plain ms", "Lightning ms", "ratio (q1-q3)", "vs plain fp32", "peak MB Lightning / plain", "job"], [
-            [r["case"], r["variant"], _fmt(r["plain_ms"]), _fmt(r["lightning_ms"]),
-             f"{r['ratio']:.3f} ({r['ratio_q1_q3'][0]:.3f}-{r['ratio_q1_q3'][1]:.3f})", _fmt(r["vs_plain_fp32"], ".3f"),
-             f"{_fmt(r['lightning_peak_mb'], '.0f')} / {_fmt(r['plain_peak_mb'], '.0f')}", r["job"]] for r in parts["train"]])
-        md += ["", "ratio: Lightning / the plain loop with the same compute options (median over rounds of the same-round ratio); "
-               "vs plain fp32: Lightning / the plain loop without options; peak MB: the most memory a segment allocated above "
-               "what the process held when it started (CUDA only)."]
-    if parts["seeds"]:
-        keys = list(dict.fromkeys(k for r in parts["seeds"] for k in r))
-        md += ["", "## Vectorised seeds (as benchmarks/perf/seeds_vectorised.py reports them)", ""]
-        md += _table(keys, [[_fmt(r.get(k), ".4g") for k in keys] for r in parts["seeds"]])
-    if parts["knn"]:
-        md += ["", "## k-NN vs the bare matmul (float32, seconds: median over rounds)", ""]
-        md += _table(["shape", "k", "gemm s", "knn s", "radius s", "knn / gemm", "radius / gemm", "peak MB gemm / knn / radius"], [
-            [r["shape"], r["k"], _fmt(r.get("gemm"), ".4f"), _fmt(r.get("knn"), ".4f"), _fmt(r.get("radius"), ".4f"),
-             _fmt(r.get("knn/gemm"), ".3f"), _fmt(r.get("radius/gemm"), ".3f"),
-             " / ".join(_fmt((r.get("peak_mb") or {}).get(c), ".0f") for c in ("gemm", "knn", "radius"))] for r in parts["knn"]])
-    if parts["eval"]:
-        md += ["", "## Evaluation: generate -> Inception-v3 (random weights) -> FID/KID/PR", ""]
-        md += _table(["N", "tool", "seconds", "samples/s", "gan_suite / torch-fidelity", "GPU peak MB", "peak RSS MB", "FID", "KID", "precision", "recall"], [
-            [r["n"], r["tool"], _fmt(r["seconds"]), _fmt(r["samples_per_s"], ".0f"), _fmt(r["ratio"], ".3f"), _fmt(r.get("gpu_peak_mb"), ".0f"),
-             _fmt(r["peak_rss_mb"], ".0f")] + [_fmt(r["values"].get(k), ".4g") for k in ("fid", "kid", "precision", "recall")]
-            for r in parts["eval"]])
-        md += ["", "seconds: generate N samples + their features + the cached real features + the metrics, one fresh process per "
-               "measurement; the metric values are meaningless with random weights (the speed does not depend on them)."]
-    with open(os.path.join(out_dir, "gpu_check.md"), "w") as f:
-        f.write("\n".join(md) + "\n")
-
-
-# ----------------------------------------------------------------------------- main
 def main(argv: Optional[list] = None) -> int:
     p = argparse.ArgumentParser(
         prog="gpu_check.sh", description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -513,7 +149,7 @@ def main(argv: Optional[list] = None) -> int:
     if not args.out:
         p.error("--out DIR is required")
     args.command_line = shlex.join(["bash", "benchmarks/gpu_check.sh", *(sys.argv[1:] if argv is None else argv)])
-    saved = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    saved = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return _run_all(args)
     finally:

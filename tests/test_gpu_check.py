@@ -31,7 +31,6 @@ GPU_MARKERS = {
 def _gpu_check():
     spec = importlib.util.spec_from_file_location("gpu_check", os.path.join(REPO_ROOT, "benchmarks", "gpu_check.py"))
     module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("gpu_check", module)  # (its dataclass looks its module up there)
     spec.loader.exec_module(module)
     return module
 
@@ -189,7 +188,7 @@ def test_a_stopped_check_ends_the_running_job_with_its_children(tmp_path):
         "import importlib.util, signal, sys\n"
         f"spec = importlib.util.spec_from_file_location('gpu_check', {os.path.join(REPO_ROOT, 'benchmarks', 'gpu_check.py')!r})\n"
         "gc = importlib.util.module_from_spec(spec); sys.modules['gpu_check'] = gc; spec.loader.exec_module(gc)\n"
-        "signal.signal(signal.SIGTERM, gc._stop)\n"
+        "signal.signal(signal.SIGTERM, gc.stop)\n"
         f"job = gc.Job('hang', 'knn', {str(script)!r}, ['--json', 'x.json'], 60)\n"
         f"gc.run_job(job, 60, None, {str(tmp_path / 'log')!r}, {str(tmp_path)!r})\n"
     )
