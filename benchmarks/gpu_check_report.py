@@ -151,6 +151,7 @@ def write_report(out_dir: str, args, install: Optional[dict], jobs: list, starte
              _fmt(r["peak_rss_mb"], ".0f")] + [_fmt(r["values"].get(k), ".4g") for k in ("fid", "kid", "precision", "recall")]
             for r in parts["eval"]])
         md += ["", "seconds: generate N samples + their features + the cached real features + the metrics, one fresh process per "
-               "measurement; the metric values are meaningless with random weights (the speed does not depend on them)."]
+               "measurement. Both tools score the same samples with the same network and real set, so their values should agree; "
+               "the values themselves mean nothing with random weights (the speed does not depend on them)."]
     with open(os.path.join(out_dir, "gpu_check.md"), "w") as f:
         f.write("\n".join(md) + "\n")

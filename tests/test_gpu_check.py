@@ -85,6 +85,9 @@ def test_quick_cpu_run_fills_both_tables(tmp_path):
     for r in tables["eval"]:
         assert _positive(r["seconds"]) and r["samples_per_s"] == pytest.approx(4 / r["seconds"])
         assert math.isfinite(r["values"]["fid"]) and r["gpu_peak_mb"] is None
+    ours, theirs = (r["values"] for r in tables["eval"])  # the same samples, network and real set in both tools
+    assert ours["fid"] == pytest.approx(theirs["fid"], rel=1e-4) and ours["kid"] == pytest.approx(theirs["kid"], rel=1e-4)
+    assert (ours["precision"], ours["recall"]) == (theirs["precision"], theirs["recall"])
     if jobs["seeds"]["status"] == "ok":
         assert tables["seeds"]
 

@@ -1,7 +1,8 @@
 """Evaluation cost: gan_suite's streamed evaluation vs torch_fidelity.calculate_metrics.
 
 Same generator (the quickstart DCGAN's G: 28 px, 1 channel, width 32; random weights, or
-``--ckpt`` to take a trained one), same feature extractor (``--extractor``: gan_suite's
+``--ckpt`` to take a trained one) and the same N samples (torch-fidelity's generator wrapper is
+fed gan_suite's evaluation noise instead of its own), same feature extractor (``--extractor``: gan_suite's
 ``mnist_classifier`` by default, or ``inception``, the FID Inception-v3, with a file of random
 weights written once per run unless ``--weights`` names one: the speed does not depend on the
 weights; registered into torch-fidelity with ``FeatureExtractorBase`` +
@@ -72,6 +73,27 @@ def build_generator(ckpt: str | None):
 
         g = load_generator(ckpt, device="cpu").generator
     return g.eval()
+
+
+def fidelity_generator(ckpt: str | None):
+    """The generator for torch-fidelity, fed gan_suite's evaluation noise (seed 0) in order instead
+    of torch-fidelity's own draws, so that both tools score the same N samples."""
+    from torch_fidelity import GenerativeModelModuleWrapper
+
+    from gan_suite.evaluation.streaming import evaluation_noise
+
+    class SameSamples(GenerativeModelModuleWrapper):
+        def __init__(self, module):
+            super().__init__(module, 100, "normal", 0)
+            self.drawn = 0
+
+        def forward(self, z, *args):
+            n = z.shape[0]
+            z = evaluation_noise(0, self.z_size, self.drawn, self.drawn + n).to(z.device)
+            self.drawn += n
+            return super().forward(z, *args)
+
+    return SameSamples(build_generator(ckpt))
 
 
 def real_dataset(count: int | None = None):
@@ -210,12 +232,11 @@ def run_gan_suite(args, n: int, cache_dir: str) -> tuple[dict, float, float]:
 
 def run_fidelity(args, n: int, cache_dir: str) -> tuple[dict, float, float]:
     import torch_fidelity
-    from torch_fidelity import GenerativeModelModuleWrapper
 
     if args.no_warm:  # (else the "warm" worker filled it)
         fill_fidelity_cache(args, cache_dir)
     register_fidelity_extractor(args)
-    generator = GenerativeModelModuleWrapper(build_generator(args.ckpt), 100, "normal", 0)
+    generator = fidelity_generator(args.ckpt)
     kwargs = _fidelity_kwargs(args, n, cache_dir)
     rss0 = _rss_mb()
     t0 = time.perf_counter()
@@ -225,24 +246,22 @@ def run_fidelity(args, n: int, cache_dir: str) -> tuple[dict, float, float]:
 
 def features_only(args, tool: str, n: int) -> tuple[dict, float, float]:
     """The image side alone: generate N samples and extract their features (no metrics)."""
-    generator = build_generator(args.ckpt)
     if tool == "gan_suite":
         from gan_suite.evaluation.features import build_extractor
         from gan_suite.evaluation.streaming import generated_features
 
-        generator = generator.to(args.device)
+        generator = build_generator(args.ckpt).to(args.device)
         extractor = build_extractor(args.extractor, **extractor_kwargs(args)).to(args.device)
         rss0 = _rss_mb()
         t0 = time.perf_counter()
         feats = generated_features(generator, 100, extractor, n, BATCH, args.device, seed=0, progress=False).features
     else:
-        from torch_fidelity import GenerativeModelModuleWrapper
         from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_generative_model
 
         register_fidelity_extractor(args)
         cuda = args.device.startswith("cuda")
         extractor = create_feature_extractor(fidelity_name(args), ["features", "logits"], cuda=cuda, verbose=False)
-        wrapped = GenerativeModelModuleWrapper(generator, 100, "normal", 0)
+        wrapped = fidelity_generator(args.ckpt)
         rss0 = _rss_mb()
         t0 = time.perf_counter()
         feats = get_featuresdict_from_generative_model(wrapped, extractor, n, BATCH, cuda, 2020, False)["features"]
@@ -398,7 +417,7 @@ def main() -> None:
           "GPU MB: the worker's torch.cuda.max_memory_allocated (nan on a CPU); "
           "img s / img growth MB: the image side alone (generate + extract N, no metrics), one run; (fixed mmap): the "
           "same with MALLOC_MMAP_THRESHOLD_=65536, which stops glibc's heap from creeping up; feat MB: the N "
-          "feature vectors it keeps. Metric values differ by the noise (each tool draws its own).")
+          "feature vectors it keeps. Both tools score the same samples (torch-fidelity is fed gan_suite's evaluation noise).")
     if args.json:
         with open(args.json, "w") as f:
             hidden = ("worker", "cache_dir", "random_weights")
