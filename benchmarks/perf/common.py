@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import platform
 
-import torch
-
 
 def machine() -> str:
     """CPU model, cores, torch version and threads (and the GPU, if any) in one line."""
+    import torch  # (here: a driver that only calls load() need not import it)
+
     cpu = platform.processor() or "cpu"
     try:
         with open("/proc/cpuinfo") as f:

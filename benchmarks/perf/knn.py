@@ -13,7 +13,9 @@ them alike):
              (what torch-fidelity's PRC does, with kthvalue)
 
 All in float32, on ``--device``. Reports the median seconds and the ratios knn / gemm and
-sklearn / knn (median over rounds of the same-round ratio).
+sklearn / knn (median over rounds of the same-round ratio); on CUDA also each contender's memory
+peak above the inputs (``torch.cuda.max_memory_allocated``, the most over rounds). ``--json FILE``
+also writes the rows.
 
   python benchmarks/perf/knn.py                            # 10k x 10k x {2048, 128}, k 3 and 5
   python benchmarks/perf/knn.py --shapes 4000x4000x512 --ks 3 --repeats 3
@@ -22,6 +24,7 @@ sklearn / knn (median over rounds of the same-round ratio).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -88,14 +91,21 @@ def run_shape(q: int, r: int, d: int, k: int, args, device: torch.device) -> dic
     for fn in fns.values():  # warm-up (allocations, thread pools)
         fn()
     times = {name: [] for name in fns}
+    peaks = {name: 0.0 for name in fns}
     names = list(fns)
+    cuda = device.type == "cuda"
     for rnd in range(args.repeats):
         for name in names[rnd % len(names):] + names[: rnd % len(names)]:
             _sync(device)
+            if cuda:
+                torch.cuda.reset_peak_memory_stats(device)
+                held = torch.cuda.memory_allocated(device)
             t0 = time.perf_counter()
             fns[name]()
             _sync(device)
             times[name].append(time.perf_counter() - t0)
+            if cuda:  # (the result is freed on return, so the peak counts what the call allocated)
+                peaks[name] = max(peaks[name], (torch.cuda.max_memory_allocated(device) - held) / 2**20)
         print(f"  {q}x{r}x{d} k={k} round {rnd + 1}: " + ", ".join(f"{n} {times[n][-1]:.3f}s" for n in names), file=sys.stderr, flush=True)
     row = {"shape": f"{q}x{r}x{d}", "k": k, **{n: statistics.median(t) for n, t in times.items()}}
 
@@ -107,6 +117,7 @@ def run_shape(q: int, r: int, d: int, k: int, args, device: torch.device) -> dic
     row["sklearn/knn"] = ratio("sklearn", "knn")
     row["cdist/knn"] = ratio("cdist", "knn")
     row["agreement"] = check_agreement(a, b, k) if device.type == "cpu" else None
+    row["peak_mb"] = peaks if cuda else None
     return row
 
 
@@ -118,6 +129,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (0: leave the defaults)")
+    p.add_argument("--json", default=None, help="also write the rows to this file")
     args = p.parse_args()
     limits = None
     if args.threads:
@@ -144,8 +156,13 @@ def main() -> None:
             + f" {fmt(row['knn/gemm'], '9.3f'):>9} {fmt(row['radius/gemm'], '11.3f'):>11} {fmt(row['sklearn/knn'], '11.2f'):>11}"
             + f" {fmt(row['cdist/knn'], '9.2f'):>9} {fmt(row['agreement'], '6.3f'):>6}"
         )
+        if row["peak_mb"]:
+            print(f"{'':<18} {'':>2} peak MB above the inputs: " + ", ".join(f"{n} {v:.0f}" for n, v in row["peak_mb"].items()))
     print("seconds: median over rounds; ratios: median over rounds of the same-round ratio; "
           "agree: share of knn's neighbour indices equal to scikit-learn's (first 500 queries)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine(), "device": str(device), "repeats": args.repeats, "rows": rows}, f, indent=1)
     del limits
 
 

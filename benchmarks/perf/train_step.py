@@ -18,7 +18,9 @@ start-up and tear-down (on CUDA after a synchronise). Every segment, on both sid
 the same initial weights with fresh optimizers, so each round times the same first steps.
 Times are per training step, by the wall clock and (CPU) by this process's CPU time, which other
 jobs on a shared machine disturb less. The ratio is the median over rounds of
-Lightning / plain of the same round.
+Lightning / plain of the same round. On CUDA each row also gives the most memory a segment
+allocated above what the process held when it started (``torch.cuda.max_memory_allocated``),
+for the Lightning fit and for the plain steps, the most over rounds.
 
 Variants are ``lightning[+option...]`` or ``floor``; each is compared with the plain loop with
 the same compute options. ``floor`` is Lightning's own floor: the plain loop's step written as a
@@ -95,6 +97,27 @@ def baseline_name(options: frozenset) -> str:
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
+
+
+class _PeakMemory:
+    """CUDA: the most memory allocated inside a ``with`` block above what was allocated at its
+    start (``torch.cuda.max_memory_allocated`` after a reset), MB; ``mb`` stays None on a CPU."""
+
+    def __init__(self, device: str) -> None:
+        self.cuda = device.startswith("cuda")
+        self.mb = None
+
+    def __enter__(self) -> "_PeakMemory":
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self._start = torch.cuda.memory_allocated()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+            self.mb = (torch.cuda.max_memory_allocated() - self._start) / 2**20
 
 
 class _Clock:
@@ -195,8 +218,10 @@ class LightningRunner:
         else:
             trainer.fit(self.model, self.data)
 
-    def segment(self, steps: int, plain: PlainRunner, interleave: str) -> tuple[tuple[float, float], tuple[float, float]]:
-        """((wall, CPU) s/step of Lightning, (wall, CPU) s/step of the paired plain steps)."""
+    def segment(self, steps: int, plain: PlainRunner, interleave: str) -> tuple[tuple[float, float], tuple[float, float], tuple]:
+        """((wall, CPU) s/step of Lightning, (wall, CPU) s/step of the paired plain steps,
+        (Lightning, plain) peak MB: CUDA memory the fit and the plain segment allocate above what
+        the process held when each started (activations, gradients, optimizer state), None on CPU)."""
         warmup = self.args.warmup
         # Every segment trains the same first steps from the same weights (a fresh Trainer also
         # means fresh optimizers), on both sides: long runs of the paper's SGD set-up can diverge.
@@ -209,12 +234,15 @@ class LightningRunner:
         # (device_cache + nocheck, no logging) run with torch.cuda.set_sync_debug_mode("error").
         strict = self.args.sync_debug and {"device_cache", "nocheck"} <= self.options and "log" not in self.options
         timer = _segment_timer(warmup, warmup + steps, self.device, plain if interleave == "step" else None, plain_clock, strict)
-        self._fit(warmup + steps + 1, [timer])
+        with _PeakMemory(self.device) as light_peak:
+            self._fit(warmup + steps + 1, [timer])
         wall = timer.t1 - timer.t0 - plain_clock.wall
         cpu = timer.c1 - timer.c0 - plain_clock.cpu
+        plain_peak = _PeakMemory(self.device)
         if interleave == "segment":
-            plain_clock.add(*plain.steps(steps))
-        return (wall / steps, cpu / steps), (plain_clock.wall / steps, plain_clock.cpu / steps)
+            with plain_peak:
+                plain_clock.add(*plain.steps(steps))
+        return (wall / steps, cpu / steps), (plain_clock.wall / steps, plain_clock.cpu / steps), (light_peak.mb, plain_peak.mb)
 
 
 def _before_model(case, path: str):
@@ -275,7 +303,7 @@ def run_case(name: str, variants: list[str], args, root: str) -> list[dict]:
             plains[base] = PlainRunner(case, args.device, options[spec] & COMPUTE_OPTIONS)
         runners[spec] = LightningRunner(case, args.device, options[spec], args, root)
         print(f"  [{name}] set up {spec} (and {base}) in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
-    pairs = {spec: [] for spec in variants}  # per round: ((L wall, L cpu), (P wall, P cpu))
+    pairs = {spec: [] for spec in variants}  # per round: ((L wall, L cpu), (P wall, P cpu), (L MB, P MB))
     for r in range(args.repeats):
         order = variants[r % len(variants):] + variants[: r % len(variants)]  # rotate the order each round
         for spec in order:
@@ -288,6 +316,9 @@ def run_case(name: str, variants: list[str], args, root: str) -> list[dict]:
     rows = []
     for spec in variants:
         row = {"case": name, "variant": spec, "baseline": baseline_name(options[spec])}
+        for side, key in ((0, "lightning_peak_mb"), (1, "plain_peak_mb")):  # the most over rounds (CUDA)
+            peaks = [p[2][side] for p in pairs[spec] if p[2][side] is not None]
+            row[key] = max(peaks) if peaks else None
         for c, clock in enumerate(("wall", "cpu")):
             light = [p[0][c] for p in pairs[spec]]
             plain = [p[1][c] for p in pairs[spec]]
@@ -316,7 +347,8 @@ def print_table(rows: list[dict], args, started_load: str) -> None:
     head = f"{'case':<11} {'variant':<40}"
     for clock in clocks:
         head += f" | {clock + ': plain':>11} {'lightning':>9} {'ratio':>6} {'(q1-q3)':>13} {'+ms':>7} {'vs 1st':>6}"
-    print(head + " | baseline")
+    cuda = args.device.startswith("cuda")
+    print(head + (f" | {'peak MB L/P':>13}" if cuda else "") + " | baseline")
     for r in rows:
         line = f"{r['case']:<11} {r['variant']:<40}"
         for clock in clocks:
@@ -324,10 +356,15 @@ def print_table(rows: list[dict], args, started_load: str) -> None:
             q1, q3 = v["ratio_q1_q3"]
             line += (f" | {v['plain_ms']:11.2f} {v['lightning_ms']:9.2f} {v['ratio']:6.3f} ({q1:5.3f}-{q3:5.3f})"
                      f" {v['overhead_ms']:+7.2f} {v['vs_first']:6.3f}")
+        if cuda:
+            peaks = [f"{r[k]:.0f}" if r[k] is not None else "-" for k in ("lightning_peak_mb", "plain_peak_mb")]
+            line += f" | {'/'.join(peaks):>13}"
         print(line + f" | {r['baseline']}")
     print("plain / lightning: median ms per training step over rounds (cpu: this process's CPU time; wall: wall clock); "
           "ratio: median over rounds of lightning / plain of the same round, (q1-q3) its quartiles over rounds; "
-          "+ms: median per-round difference; vs 1st: lightning ms / the case's first variant's")
+          "+ms: median per-round difference; vs 1st: lightning ms / the case's first variant's"
+          + ("; peak MB L/P: the most CUDA memory a segment allocated above what the process held when it started, "
+             "Lightning fit / plain steps (activations, gradients, optimizer state; not the weights or data held before)" if cuda else ""))
 
 
 def main() -> None:
