@@ -86,9 +86,10 @@ def plan(args, tmp: str) -> list:
             ))
     if "seeds" in args.parts:
         steps, warmup = ("2", "1") if q else ("100", "10")
+        size = ["--g-width", "32", "--d-width", "16", "--rounds", "1"] if q else []
         jobs.append(Job(
             "seeds", "seeds", "seeds_vectorised.py",
-            ["--device", dev, "--steps", steps, "--warmup", warmup, "--threads", seed_threads, "--json", out("seeds")], 60 if q else 75,
+            ["--device", dev, "--steps", steps, "--warmup", warmup, "--threads", seed_threads, *size, "--json", out("seeds")], 60 if q else 75,
             generic_rows,
         ))
     if "knn" in args.parts:
