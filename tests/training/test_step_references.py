@@ -110,3 +110,103 @@ def test_a_stacked_seed_diverging_later_names_its_training_and_optimizer_step():
     assert model.divergences["1"] == (
         "discriminator loss is nan at training step 2 (optimizer step 6); training of this seed stopped"
     )
+
+
+class _StubStrategy:
+    def __init__(self):
+        self.decisions = []
+
+    def reduce_boolean_decision(self, decision, all=True):
+        self.decisions.append((decision, all))
+        return True  # another rank saw a non-finite loss
+
+
+class _StubTrainer:
+    """What the step reads of a Trainer of ``world_size`` ranks, seen from rank ``global_rank``."""
+
+    def __init__(self, world_size, global_rank):
+        self.world_size, self.global_rank, self.global_step = world_size, global_rank, 0
+        self.strategy = _StubStrategy()
+        self.log_every_n_steps = 1
+
+
+@pytest.mark.parametrize("rank", [0, 1, 2])
+def test_rank_invariant_noise_is_this_ranks_slice_of_the_global_draw(rank):
+    model = tiny_ring_gan(seed=5, rank_invariant_noise=True)
+    model._trainer = _StubTrainer(world_size=3, global_rank=rank)
+    model.iteration = 2
+    model._start_step_randomness()
+    got = model.sample_noise(4)
+    full = torch.randn(12, model.latent_dim, generator=torch.Generator().manual_seed(derive_seed(5, 2, 1)))
+    assert torch.equal(got, full[rank * 4 : (rank + 1) * 4])
+
+
+def test_per_rank_noise_differs_between_ranks():
+    draws = []
+    for rank in (0, 1):
+        model = tiny_ring_gan(seed=5)
+        model._trainer = _StubTrainer(world_size=2, global_rank=rank)
+        model._start_step_randomness()
+        draws.append(model.sample_noise(4))
+        gen = torch.Generator().manual_seed(derive_seed(5, rank, 0, 1))
+        assert torch.equal(draws[-1], torch.randn(4, model.latent_dim, generator=gen))
+    assert not torch.equal(*draws)
+
+
+def test_a_non_finite_loss_on_any_rank_stops_every_rank():
+    model = tiny_ring_gan()
+    model._trainer = _StubTrainer(world_size=2, global_rank=0)
+    with pytest.raises(NonFiniteLossError, match="generator loss is 0.5 at training step 0"):
+        model._raise_if_nonfinite(torch.tensor(0.5), "generator loss")  # finite here, not on the other rank
+    assert model._trainer.strategy.decisions == [(False, False)]  # any rank (all=False) decides
+    single = tiny_ring_gan()
+    single._trainer = _StubTrainer(world_size=1, global_rank=0)
+    single._raise_if_nonfinite(torch.tensor(0.5), "generator loss")  # one process: no reduction, no stop
+    assert single._trainer.strategy.decisions == []
+
+
+def test_a_non_finite_generator_loss_stops_training():
+    model = tiny_ring_gan()
+    model._loss_g = lambda out: out.sum() * float("nan")
+    with pytest.raises(NonFiniteLossError, match="generator loss is nan at training step 0"):
+        quiet_trainer(max_steps=4).fit(model, Toy2D(num_samples=200, batch_size=20))
+
+
+def test_every_stacked_seed_diverging_later_stops_the_run():
+    from gan_suite.nets import MLPGenerator
+    from gan_suite.training.module import GANModule
+
+    class PlantAtStep(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if pl_module.iteration == 2:
+                with torch.no_grad():
+                    pl_module.discriminator.net[1].linear.weight.fill_(float("inf"))
+
+    model = GANModule(MLPGenerator(2, [2], [8], False, "linear"), MaxoutDiscriminator([2], [8], 2, 0.0, 0.0, 1), seeds=[0, 1])
+    with pytest.raises(NonFiniteLossError, match="at training step 2 .* every stacked seed has diverged"):
+        quiet_trainer(max_steps=10, callbacks=[PlantAtStep()]).fit(model, Toy2D(num_samples=200, batch_size=20))
+    assert model.diverged_at.tolist() == [2, 2]
+
+
+def test_channels_last_batches_reach_the_discriminator_in_that_layout():
+    from gan_suite.data.base import TensorSampleDataset
+    from tests.training.helpers import tiny_dcgan
+
+    class Colour(Toy2D):
+        sample_shape = (3, 28, 28)
+
+        def load_split(self, split):
+            return TensorSampleDataset(torch.randint(0, 256, (40, 3, 28, 28), dtype=torch.uint8))
+
+    for channels_last in (True, False):
+        model = tiny_dcgan(channels=3, channels_last=channels_last)
+        seen = []
+        forward = model.discriminator.forward
+
+        def recording(x, *args, _forward=forward):
+            seen.append(x.is_contiguous(memory_format=torch.channels_last))
+            return _forward(x, *args)
+
+        model.discriminator.forward = recording
+        quiet_trainer(max_steps=2).fit(model, Colour(batch_size=8))
+        assert seen[0] is channels_last  # the first input of the first D update: the real batch
