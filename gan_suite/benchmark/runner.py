@@ -546,8 +546,9 @@ def run_benchmark(definition_path: str, out_dir: str, **kwargs) -> dict:
 
 def stacked_refusal(fit_args: list) -> Optional[str]:
     """Why the ``gan-suite fit`` arguments ``fit_args`` (with ``--model.init_args.seeds``) cannot
-    train as stacked seeds, or None: what the model and data refuse (one line), or a callback that
-    watches one seed (``supports_stacked_seeds = False``)."""
+    train as stacked seeds, or None: what the model and data refuse (one line), a callback that
+    watches one seed (``supports_stacked_seeds = False``), or an in-training evaluation that keeps a
+    best checkpoint."""
     from gan_suite.errors import GanSuiteError
     from gan_suite.training.lightning_cli import check_fit_arguments, parse_fit_config
 
@@ -567,4 +568,9 @@ def stacked_refusal(fit_args: list) -> Optional[str]:
             continue
         if not getattr(cls, "supports_stacked_seeds", True):
             return f"stacked seeds: the callback {name} watches one seed"
+        from gan_suite.evaluation.callback import EvaluationCallback
+
+        best = (callback.get("init_args") or {}).get("best_metric", "fid")
+        if isinstance(cls, type) and issubclass(cls, EvaluationCallback) and best is not None:
+            return f"stacked seeds: the callback {name} keeps a best checkpoint (best_metric: {best}); set best_metric: null"
     return None

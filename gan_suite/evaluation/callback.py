@@ -6,6 +6,11 @@ the features are all-gathered without padding artefacts (each rank's true count 
 padded block and the padding is cut off), and every rank computes the same metrics on the same M
 samples a single process would use. The feature extractor is held by this callback, not by the
 LightningModule, so its weights never enter training checkpoints.
+
+With stacked seeds (``model.init_args.seeds``) every seed's sampling generator is evaluated
+against the reference sets of its own data module (the one built with its seed) and logged as
+``eval/seed_<s>/<metric>``; the history has one line per seed (``"seed"``). No best checkpoint
+is kept then (a checkpoint holds every seed): ``best_metric`` must be null.
 """
 
 from __future__ import annotations
@@ -65,9 +70,6 @@ class EvaluationCallback(pl.Callback):
         seed: seed of the evaluation noise (the same samples' noise at every evaluation).
     """
 
-    #: it samples one seed's networks: a run with stacked seeds refuses it
-    supports_stacked_seeds = False
-
     def __init__(
         self,
         every_n_steps: int = 1000,
@@ -98,9 +100,8 @@ class EvaluationCallback(pl.Callback):
         self.history: list[dict] = []
         self._extractor = None
         self._labeller = None
-        self._real: Optional[FeatureSet] = None
-        self._train: Optional[FeatureSet] = None
-        self._heldout: Optional[FeatureSet] = None
+        #: per evaluated generator (one, or one per stacked seed): (seed or None, real, train, held-out)
+        self._references: list = []
 
     def metric_outputs(self) -> list[str]:
         """The output keys (``fid``, ``kid_mean``, ``modes_covered``, ...) of this callback's metrics."""
@@ -125,16 +126,22 @@ class EvaluationCallback(pl.Callback):
         if "labels" in needs and self._mixture is None:
             self._labeller = mode_labeller(data_name, pl_module.device)
 
-        def features_of(split, n=None):
-            return dataset_features(
-                datamodule.split(split), self._extractor, n, self.batch_size, pl_module.device,
-                labeller=self._labeller, progress=False,
-            )
+        seeds = getattr(pl_module, "seeds", None)
+        if seeds and self.best_metric is not None:
+            raise ConfigError("with stacked seeds the in-training evaluation keeps no best checkpoint: set best_metric: null")
+        self._references = []
+        for seed in seeds or [None]:
+            data = datamodule if seed is None else datamodule._seed_copy(seed)
 
-        self._real = features_of(self.real_split, self.num_real)
-        self._train, self._heldout = reference_sets(
-            needs, self._real, self.real_split, self.num_real is None, features_of, datamodule, self._pixels
-        )
+            def features_of(split, n=None, data=data):
+                return dataset_features(
+                    data.split(split), self._extractor, n, self.batch_size, pl_module.device,
+                    labeller=self._labeller, progress=False,
+                )
+
+            real = features_of(self.real_split, self.num_real)
+            train, heldout = reference_sets(needs, real, self.real_split, self.num_real is None, features_of, data, self._pixels)
+            self._references.append((seed, real, train, heldout))
 
     # ------------------------------------------------------------------ evaluation
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -142,26 +149,30 @@ class EvaluationCallback(pl.Callback):
             self.evaluate(trainer, pl_module)
 
     def evaluate(self, trainer: pl.Trainer, pl_module) -> dict:
-        """Run one evaluation now; returns the metric values (identical on every rank)."""
+        """Run one evaluation now; returns the metric values (identical on every rank; with
+        stacked seeds those of the last seed, every seed's in the history and the loggers)."""
         world, rank = trainer.world_size, trainer.global_rank
         share = (rank * self.num_samples // world, (rank + 1) * self.num_samples // world)
-        local = generated_features(
-            pl_module.sampling_generator, pl_module.latent_dim, self._extractor, self.num_samples,
-            self.batch_size, pl_module.device, self.seed, labeller=self._labeller, pixels=self._pixels,
-            progress=False, noise_slice=share,
-        )
-        fake = gather_feature_sets(local, trainer.strategy) if world > 1 else local
-        values = compute_metrics(
-            self.metrics, fake, self._real, self._train, self._heldout, context=self._context, log=lambda msg: None,
-        )
-        scalars = scalar_metrics(values)
-        if trainer.is_global_zero:  # straight to the loggers: allowed from every hook, e.g. on_train_end
-            for logger in trainer.loggers:
-                logger.log_metrics({f"eval/{k}": v for k, v in scalars.items()}, step=trainer.global_step)
-        entry = {"iteration": pl_module.iteration, "global_step": trainer.global_step, **scalars}
-        self.history.append(entry)
-        if trainer.is_global_zero:
-            self._append_history(trainer, entry)
+        for index, (seed, real, train, heldout) in enumerate(self._references):
+            generator = pl_module.sampling_generator
+            if seed is not None:  # seed `index` of the stacked networks, as an ordinary network
+                generator = generator.network(index).to(pl_module.device)
+            local = generated_features(
+                generator, pl_module.latent_dim, self._extractor, self.num_samples,
+                self.batch_size, pl_module.device, self.seed, labeller=self._labeller, pixels=self._pixels,
+                progress=False, noise_slice=share,
+            )
+            fake = gather_feature_sets(local, trainer.strategy) if world > 1 else local
+            values = compute_metrics(self.metrics, fake, real, train, heldout, context=self._context, log=lambda msg: None)
+            scalars = scalar_metrics(values)
+            prefix = "eval/" if seed is None else f"eval/seed_{seed}/"
+            if trainer.is_global_zero:  # straight to the loggers: allowed from every hook, e.g. on_train_end
+                for logger in trainer.loggers:
+                    logger.log_metrics({f"{prefix}{k}": v for k, v in scalars.items()}, step=trainer.global_step)
+            entry = {"iteration": pl_module.iteration, "global_step": trainer.global_step, **({} if seed is None else {"seed": seed}), **scalars}
+            self.history.append(entry)
+            if trainer.is_global_zero:
+                self._append_history(trainer, entry)
         self._maybe_save_best(trainer, pl_module, scalars)
         for callback in trainer.callbacks:  # after the best checkpoint: a rule that stops keeps it
             if isinstance(callback, EvaluationListener):

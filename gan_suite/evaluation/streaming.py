@@ -132,12 +132,15 @@ def generated_features(
     num_classes = int(getattr(generator, "num_classes", 0))
     was_training = generator.training
     generator.eval()
+    # the noise in G's own precision (e.g. a float64 run); samples are scored in float32
+    dtype = next((p.dtype for p in generator.parameters() if p.is_floating_point()), torch.float32)
 
     def batches():
         for lo in range(start, stop, batch_size):
             hi = min(lo + batch_size, stop)
-            z = evaluation_noise(seed, latent_dim, lo, hi).to(device)
+            z = evaluation_noise(seed, latent_dim, lo, hi).to(device, dtype)
             x = generator(z, cyclic_labels(hi - lo, num_classes, lo, device)) if num_classes else generator(z)
+            x = x.float()
             if not torch.isfinite(x).all():
                 raise NonFiniteSamplesError(f"the generator produced NaN or inf values (samples {lo}..{hi - 1})")
             yield x, None

@@ -219,7 +219,8 @@ class StackedNetwork(nn.Module):
 
     def network(self, i: int) -> nn.Module:
         """Seed i's network as an ordinary module (a copy, on the CPU)."""
-        net = copy.deepcopy(self._template).to_empty(device="cpu")
+        dtype = next(iter(self.state_dict().values())).dtype
+        net = copy.deepcopy(self._template).to_empty(device="cpu").to(dtype)
         net.load_state_dict(unstack_state(self.state_dict(), i, self.num_seeds))
         return net.train(self.training)
 

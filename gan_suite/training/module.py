@@ -18,8 +18,10 @@ no computation and the optimizers' updates are elementwise, so seed ``s``'s slic
 the training of a separate run with ``seed=s`` (``tests/training/test_stacked_seeds.py`` checks
 it against separate GANModule runs); gradient clipping is per seed. Logged losses are means over
 the seeds. A seed whose loss turns non-finite is recorded as diverged (``diverged_at``) and the
-others train on; the run stops when every seed has diverged. Not with class-conditional models,
-channels_last, compile or several processes; dropout masks are drawn for the whole stack (a
+others train on; the run stops when every seed has diverged. The in-training evaluation
+(:class:`~gan_suite.evaluation.callback.EvaluationCallback`, without best checkpoint) evaluates
+every seed. Not with class-conditional models, channels_last, compile, several processes or the
+callbacks that watch one seed (``supports_stacked_seeds = False``); dropout masks are drawn for the whole stack (a
 seed's dropout is distributed as, not identical to, a separate run's).
 """
 

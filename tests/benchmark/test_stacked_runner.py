@@ -123,6 +123,8 @@ def test_a_conditional_variant_falls_back_to_runs_of_its_own(tmp_path):
     ({"trainer.callbacks": [{"class_path": "gan_suite.evaluation.callback.EvaluationCallback"},
                             {"class_path": "gan_suite.evaluation.stopping.PlateauStopping", "init_args": {"metric": "mode_kl"}}]},
      "watches one seed"),
+    ({"trainer.callbacks": [{"class_path": "gan_suite.evaluation.callback.EvaluationCallback"}]}, "best_metric: fid"),
+    ({"trainer.callbacks": [{"class_path": "gan_suite.evaluation.callback.EvaluationCallback", "init_args": {"best_metric": None}}]}, None),
 ])
 def test_what_cannot_train_stacked_is_refused_in_one_line(overrides, expected):
     from gan_suite.benchmark.launch import cli_value

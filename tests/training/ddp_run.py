@@ -54,7 +54,7 @@ class SaveState(pl.Callback):
                 self.evaluation.batch_size, module.device, self.evaluation.seed, progress=False,
             )
             reference = compute_metrics(
-                self.evaluation.metrics, fake, self.evaluation._real, context=self.evaluation._context, log=lambda m: None,
+                self.evaluation.metrics, fake, self.evaluation._references[0][1], context=self.evaluation._context, log=lambda m: None,
             )
         torch.save(
             {

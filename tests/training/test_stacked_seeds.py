@@ -221,3 +221,37 @@ def test_a_resumed_stacked_run_equals_an_uninterrupted_one(tmp_path):
     with pytest.raises(ConfigError, match="stacked seeds"):
         other = _ring_model(seeds=[7, 8])
         trainer(6, enable_checkpointing=False).fit(other, Toy2D(num_samples=400, batch_size=20), ckpt_path=str(ckpt))
+
+
+def test_in_training_evaluation_of_each_stacked_seed_equals_its_separate_run():
+    from gan_suite.evaluation.callback import EvaluationCallback
+
+    def evaluation():
+        return EvaluationCallback(every_n_steps=3, num_samples=400, features="raw2d", metrics=["fid", "modes"], best_metric=None, batch_size=200)
+
+    def fit(model, data, callback):
+        trainer = pl.Trainer(
+            accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+            enable_model_summary=False, max_steps=12, precision="64-true", callbacks=[callback], default_root_dir=None,
+        )
+        trainer.fit(model, data)
+
+    separate = {}
+    for s in SEEDS:
+        torch.manual_seed(s)
+        callback = evaluation()
+        fit(_ring_model(seed=s, batch_norm=True), Toy2D(num_samples=400, batch_size=20, seed=s), callback)
+        separate[s] = callback.history
+    stacked = evaluation()
+    fit(_ring_model(seeds=SEEDS, batch_norm=True), Toy2D(num_samples=400, batch_size=20), stacked)
+    assert [(h["iteration"], h["seed"]) for h in stacked.history] == [(i, s) for i in (3, 6) for s in SEEDS]
+    for entry in stacked.history:
+        alone = next(h for h in separate[entry["seed"]] if h["iteration"] == entry["iteration"])
+        assert entry["fid"] == pytest.approx(alone["fid"], rel=1e-5), (entry, alone)
+        for key in ("modes_covered", "high_quality"):
+            assert entry[key] == alone[key], (entry, alone)
+    fids = [h["fid"] for h in stacked.history]
+    assert len(set(fids)) == len(fids)  # each seed is evaluated on its own generator
+    with pytest.raises(ConfigError, match="best_metric: null"):
+        fit(_ring_model(seeds=SEEDS), Toy2D(num_samples=400, batch_size=20),
+            EvaluationCallback(every_n_steps=3, num_samples=400, features="raw2d", metrics=["modes"], best_metric="modes_covered"))
