@@ -570,7 +570,7 @@ def stacked_refusal(fit_args: list) -> Optional[str]:
             return f"stacked seeds: the callback {name} watches one seed"
         from gan_suite.evaluation.callback import EvaluationCallback
 
-        best = (callback.get("init_args") or {}).get("best_metric", "fid")
+        best = (callback.get("init_args") or {}).get("best_metric")  # resolved: defaults filled in, nulls left out
         if isinstance(cls, type) and issubclass(cls, EvaluationCallback) and best is not None:
             return f"stacked seeds: the callback {name} keeps a best checkpoint (best_metric: {best}); set best_metric: null"
     return None

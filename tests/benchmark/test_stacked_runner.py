@@ -120,7 +120,7 @@ def test_a_conditional_variant_falls_back_to_runs_of_its_own(tmp_path):
       "data": {"class_path": "gan_suite.data.MNISTBundled"}}, None),
     ({"model.init_args.num_classes": 8}, "class-conditional"),
     ({"model.init_args.compile": True}, "compile"),
-    ({"trainer.callbacks": [{"class_path": "gan_suite.evaluation.callback.EvaluationCallback"},
+    ({"trainer.callbacks": [{"class_path": "gan_suite.evaluation.callback.EvaluationCallback", "init_args": {"best_metric": None}},
                             {"class_path": "gan_suite.evaluation.stopping.PlateauStopping", "init_args": {"metric": "mode_kl"}}]},
      "watches one seed"),
     ({"trainer.callbacks": [{"class_path": "gan_suite.evaluation.callback.EvaluationCallback"}]}, "best_metric: fid"),
