@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 from gan_suite.data.base import resize_uint8, uint8_to_unit_range
 from gan_suite.data.storage import DownloadableDataModule
 from gan_suite.errors import ConfigError
+from gan_suite.seeding import SYNTHETIC_DATA, derive_seed
 
 SOURCES = ("mnist_bundled", "mnist")
 
@@ -116,6 +117,6 @@ class StackedMNIST(DownloadableDataModule):
             raise ConfigError(f"unknown split {split!r} for stacked_mnist (use 'train' or 'heldout')")
         pool, pool_labels = self.digit_pool(split)
         count = self.num_samples if split == "train" else self.heldout_samples
-        gen = torch.Generator().manual_seed(self.seed * 2 + offsets[split] + 104729)
+        gen = torch.Generator().manual_seed(derive_seed(self.seed, SYNTHETIC_DATA, offsets[split]))
         triples = torch.randint(len(pool), (count, 3), generator=gen)
         return StackedDigitsDataset(resize_uint8(pool, self.image_size).contiguous(), pool_labels, triples)

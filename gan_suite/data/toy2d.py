@@ -12,6 +12,7 @@ import torch
 
 from gan_suite.data.base import GANDataModule, TensorSampleDataset
 from gan_suite.errors import ConfigError
+from gan_suite.seeding import SYNTHETIC_DATA, derive_seed
 
 
 def mixture_geometry(mixture: str) -> tuple[torch.Tensor, float]:
@@ -61,6 +62,6 @@ class Toy2D(GANDataModule):
         offsets = {"train": 0, "heldout": 1}
         if split not in offsets:
             raise ConfigError(f"unknown split {split!r} for toy2d (use 'train' or 'heldout')")
-        gen = torch.Generator().manual_seed(self.seed * 2 + offsets[split] + 7919)
+        gen = torch.Generator().manual_seed(derive_seed(self.seed, SYNTHETIC_DATA, offsets[split]))
         points, modes = sample_mixture(self.mixture, self.num_samples, gen)
         return TensorSampleDataset(points, modes)
