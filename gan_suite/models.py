@@ -1,22 +1,29 @@
 """The two model families of the suite as ready-made LightningModules.
 
 Both are :class:`~gan_suite.training.module.GANModule` with their networks built from a few
-arguments, so a config names sizes rather than network classes.
+arguments, so a config names sizes rather than network classes. Every other keyword argument
+(loss, d_steps, optimizers, EMA, seeds, performance options, ...) is GANModule's own, declared
+and documented only there and passed through ``**kwargs``: the CLI (jsonargparse follows
+``super().__init__(..., **kwargs)``) lists them under ``model.init_args`` with GANModule's
+defaults, so ``--model.init_args.ema_decay=0.999`` works for both families.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 
 from gan_suite.nets import DCGANDiscriminator, DCGANGenerator, MaxoutDiscriminator, MLPGenerator
-from gan_suite.training.module import ADAM_DCGAN, GANModule
+from gan_suite.training.module import GANModule
 from gan_suite.training.schedules import GoodfellowSchedule
 
 
 #: Goodfellow et al. 2014: SGD, lr 0.1, momentum 0.5 (decayed and ramped by :class:`GoodfellowSchedule`)
 GOODFELLOW_SGD = {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1, "momentum": 0.5}}
+
+#: constructor arguments kept out of the hyper-parameters (callables; the CLI's config.yaml records them)
+_NOT_HYPERPARAMETERS = ["g_optimizer", "d_optimizer", "g_scheduler", "d_scheduler"]
 
 
 class VanillaGAN(GANModule):
@@ -31,9 +38,12 @@ class VanillaGAN(GANModule):
         d_hidden, d_pieces, d_input_dropout, d_hidden_dropout, pack: see :class:`MaxoutDiscriminator`.
         num_classes: 0 (unconditional) or the data's number of classes: G takes a label (its
             embedding concatenated to the noise), D a projection head (Miyato & Koyama 2018).
+        g_optimizer, d_optimizer: as in :class:`GANModule`, but defaulting to the paper's SGD
+            (:data:`GOODFELLOW_SGD`; None means that default too).
+        g_scheduler, d_scheduler: as in :class:`GANModule`; with ``goodfellow_schedule`` an unset
+            one becomes :class:`GoodfellowSchedule`.
         goodfellow_schedule: apply the paper's lr decay and momentum ramp to SGD optimizers.
-        compile, optimizer_kernels: performance options, see :class:`GANModule`.
-        Other arguments: see :class:`GANModule`.
+        **kwargs: every other option of :class:`GANModule` (documented there).
     """
 
     def __init__(
@@ -50,23 +60,11 @@ class VanillaGAN(GANModule):
         pack: int = 1,
         num_classes: int = 0,
         goodfellow_schedule: bool = True,
-        loss: str = "non_saturating",
-        d_steps: int = 1,
-        gp_weight: float = 10.0,
         g_optimizer: Optional[OptimizerCallable] = GOODFELLOW_SGD,
         d_optimizer: Optional[OptimizerCallable] = GOODFELLOW_SGD,
         g_scheduler: Optional[LRSchedulerCallable] = None,
         d_scheduler: Optional[LRSchedulerCallable] = None,
-        grad_clip_norm: Optional[float] = None,
-        ema_decay: Optional[float] = None,
-        ema_start: int = 0,
-        seed: int = 0,
-        rank_invariant_noise: bool = False,
-        num_fixed_samples: int = 64,
-        check_finite_every_n_steps: int = 1,
-        compile: Union[bool, str] = False,
-        optimizer_kernels: Optional[str] = None,
-        seeds: Optional[list[int]] = None,
+        **kwargs,
     ) -> None:
         generator = MLPGenerator(latent_dim, sample_shape, g_hidden, g_batch_norm, g_output, num_classes)
         discriminator = MaxoutDiscriminator(sample_shape, d_hidden, d_pieces, d_input_dropout, d_hidden_dropout, pack, num_classes)
@@ -74,15 +72,15 @@ class VanillaGAN(GANModule):
             g_scheduler = g_scheduler or GoodfellowSchedule
             d_scheduler = d_scheduler or GoodfellowSchedule
         super().__init__(
-            generator, discriminator, loss=loss, d_steps=d_steps, gp_weight=gp_weight,
+            generator,
+            discriminator,
             g_optimizer=GOODFELLOW_SGD if g_optimizer is None else g_optimizer,
             d_optimizer=GOODFELLOW_SGD if d_optimizer is None else d_optimizer,
-            g_scheduler=g_scheduler, d_scheduler=d_scheduler, grad_clip_norm=grad_clip_norm,
-            ema_decay=ema_decay, ema_start=ema_start, seed=seed, rank_invariant_noise=rank_invariant_noise,
-            num_fixed_samples=num_fixed_samples, check_finite_every_n_steps=check_finite_every_n_steps,
-            compile=compile, optimizer_kernels=optimizer_kernels, seeds=seeds,
+            g_scheduler=g_scheduler,
+            d_scheduler=d_scheduler,
+            **kwargs,
         )
-        self.save_hyperparameters(ignore=["g_optimizer", "d_optimizer", "g_scheduler", "d_scheduler"])
+        self.save_hyperparameters(ignore=_NOT_HYPERPARAMETERS)
 
 
 class DCGAN(GANModule):
@@ -95,8 +93,8 @@ class DCGAN(GANModule):
         d_norm: 'batch' (paper), 'layer' (for WGAN-GP) or 'none'.
         pack: PacGAN packing degree of D.
         num_classes: 0 (unconditional) or the data's number of classes (see :class:`VanillaGAN`).
-        channels_last, compile, optimizer_kernels: performance options, see :class:`GANModule`.
-        Other arguments: see :class:`GANModule` (optimizers default to Adam 2e-4, beta1 0.5).
+        **kwargs: every other option of :class:`GANModule` (documented there; its optimizer
+            default, Adam 2e-4 with beta1 0.5, is the paper's).
     """
 
     def __init__(
@@ -109,32 +107,11 @@ class DCGAN(GANModule):
         d_norm: str = "batch",
         pack: int = 1,
         num_classes: int = 0,
-        loss: str = "non_saturating",
-        d_steps: int = 1,
-        gp_weight: float = 10.0,
-        g_optimizer: Optional[OptimizerCallable] = ADAM_DCGAN,
-        d_optimizer: Optional[OptimizerCallable] = ADAM_DCGAN,
-        g_scheduler: Optional[LRSchedulerCallable] = None,
-        d_scheduler: Optional[LRSchedulerCallable] = None,
-        grad_clip_norm: Optional[float] = None,
-        ema_decay: Optional[float] = None,
-        ema_start: int = 0,
-        seed: int = 0,
-        rank_invariant_noise: bool = False,
-        num_fixed_samples: int = 64,
-        check_finite_every_n_steps: int = 1,
-        channels_last: bool = False,
-        compile: Union[bool, str] = False,
-        optimizer_kernels: Optional[str] = None,
-        seeds: Optional[list[int]] = None,
+        **kwargs,
     ) -> None:
         super().__init__(
             DCGANGenerator(latent_dim, image_size, channels, g_width, num_classes),
             DCGANDiscriminator(image_size, channels, d_width, d_norm, pack, num_classes),
-            loss=loss, d_steps=d_steps, gp_weight=gp_weight, g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-            g_scheduler=g_scheduler, d_scheduler=d_scheduler, grad_clip_norm=grad_clip_norm,
-            ema_decay=ema_decay, ema_start=ema_start, seed=seed, rank_invariant_noise=rank_invariant_noise,
-            num_fixed_samples=num_fixed_samples, check_finite_every_n_steps=check_finite_every_n_steps,
-            channels_last=channels_last, compile=compile, optimizer_kernels=optimizer_kernels, seeds=seeds,
+            **kwargs,
         )
-        self.save_hyperparameters(ignore=["g_optimizer", "d_optimizer", "g_scheduler", "d_scheduler"])
+        self.save_hyperparameters(ignore=_NOT_HYPERPARAMETERS)

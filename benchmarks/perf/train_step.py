@@ -193,7 +193,7 @@ class LightningRunner:
         else:
             self.model = case.model(**model_options(options, case.conv))
             self.data = case.data()
-            self.data.device_cache = "device_cache" in options  # (the suite's data modules do not all take it as an argument)
+            self.data.device_cache = "device_cache" in options
         self.initial = copy.deepcopy(self.model.state_dict())
         self._fit(10 if "compile" in options else 3, [])  # start-up, first allocations, compilation
 

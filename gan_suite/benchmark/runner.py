@@ -45,7 +45,7 @@ from typing import Callable, Optional
 from gan_suite.benchmark import results as R
 from gan_suite.benchmark.console import ProgressBoard
 from gan_suite.benchmark.definition import BenchmarkDefinition, RunSpec, read_d_steps, select_shard, select_shard_by_variant
-from gan_suite.benchmark.evaluation import default_evaluate_fn, evaluate_run, log_to_wandb
+from gan_suite.benchmark.run_evaluation import default_evaluate_fn, evaluate_run, log_to_wandb
 from gan_suite.benchmark.launch import (
     NO_LOGGER_DIR, STACKED_DIR, ProcessRegistry, classify_failure, find_training_dir, run_training, stacked_argv,
     stop_stale_owner, training_argv,
@@ -267,9 +267,9 @@ class BenchmarkRunner:
                 return
             slot = free.get()
             try:
-                if self.stop.is_set():
-                    pass
-                elif self.vectorise and item[0].variant not in refused:
+                if self.stop.is_set():  # stopped while this item waited for a slot: start nothing
+                    return
+                if self.vectorise and item[0].variant not in refused:
                     self.execute_group(item, slot, board)
                 else:
                     self.execute(item[0], slot, board, note=self._refusals.get(item[0].variant) if self.vectorise else None)

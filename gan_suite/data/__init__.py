@@ -9,7 +9,8 @@ from gan_suite.data.stacked_mnist import StackedMNIST
 from gan_suite.data.toy2d import Toy2D
 from gan_suite.data.torchvision_sets import CIFAR10, MNIST, FashionMNIST
 
-#: short names of the data modules (used by the evaluate and benchmark commands).
+#: short names of the data modules: ``gan-suite evaluate --samples`` takes a data module split as its
+#: ``--real`` or ``--train`` set by this name (``NAME[:SPLIT]``, :mod:`gan_suite.evaluation.sample_sources`).
 DATA_MODULES = {
     "mnist_bundled": MNISTBundled,
     "toy2d": Toy2D,

@@ -10,11 +10,8 @@ torchvision downloads the files from Google Drive when ``download=True`` (needs 
 from __future__ import annotations
 
 import os
-from typing import Optional
-
-from gan_suite.data.base import GANDataModule
 from gan_suite.data.image_files import ImageFileDataset
-from gan_suite.data.storage import download_or_raise, resolve_data_root
+from gan_suite.data.storage import DownloadableDataModule, download_or_raise
 from gan_suite.errors import ConfigError, DataUnavailableError
 
 #: CelebA list files torchvision downloads (only the partition file is read here).
@@ -40,35 +37,24 @@ def read_partition(path: str) -> dict[int, list[str]]:
     return parts
 
 
-class CelebA(GANDataModule):
+class CelebA(DownloadableDataModule):
     """CelebA at 64 x 64: 3 x S x S images in [-1, 1], labels -1 (unlabelled).
 
     Args:
         image_size: side S after the centre crop (64 is the usual one).
         crop: side of the centred square cut from the 178 x 218 images first (178).
-        batch_size, num_workers, seed: see :class:`GANDataModule`; workers decode JPEGs in parallel.
-        root: dataset root (default ``$GAN_SUITE_DATA`` or ``~/.cache/gan_suite/datasets``).
-        download: download with torchvision (Google Drive, needs ``gdown``) when files are absent.
+        **kwargs: root, download (:class:`~gan_suite.data.storage.DownloadableDataModule`;
+            CelebA downloads from Google Drive and needs ``gdown``) and batch_size, num_workers
+            (workers decode JPEGs in parallel), seed, device_cache (:class:`GANDataModule`).
     """
 
     name = "celeba"
     num_classes = None
 
-    def __init__(
-        self,
-        image_size: int = 64,
-        crop: int = 178,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        seed: int = 0,
-        root: Optional[str] = None,
-        download: bool = True,
-    ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+    def __init__(self, image_size: int = 64, crop: int = 178, **kwargs) -> None:
+        super().__init__(**kwargs)
         self.image_size = image_size
         self.crop = crop
-        self.root = root
-        self.download = download
         self.sample_shape = (3, image_size, image_size)
 
     def describe(self) -> dict:
@@ -79,7 +65,7 @@ class CelebA(GANDataModule):
         import torchvision.datasets as tvd
         from torchvision.datasets.utils import extract_archive
 
-        root = resolve_data_root(self.root)
+        root = self.data_root()
         base = os.path.join(root, tvd.CelebA.base_folder)
         images = os.path.join(base, "img_align_celeba")
         partition = os.path.join(base, LIST_FILES[0])

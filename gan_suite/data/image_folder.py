@@ -39,7 +39,8 @@ class ImageFolder(GANDataModule):
         channels: 3 (RGB) or 1 (grayscale).
         heldout_fraction: share of the files kept out of training (0.05).
         split_seed: seed of the held-out choice (independent of ``seed``, the data order).
-        batch_size, num_workers, seed: see :class:`GANDataModule`; workers decode files in parallel.
+        **kwargs: batch_size, num_workers (workers decode files in parallel), seed,
+            device_cache: see :class:`GANDataModule`.
     """
 
     name = "image_folder"
@@ -52,11 +53,9 @@ class ImageFolder(GANDataModule):
         channels: int = 3,
         heldout_fraction: float = 0.05,
         split_seed: int = 12345,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        seed: int = 0,
+        **kwargs,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        super().__init__(**kwargs)
         if channels not in (1, 3):
             raise ConfigError(f"data.channels must be 1 or 3, got {channels}")
         if not 0.0 <= heldout_fraction < 1.0:

@@ -44,14 +44,14 @@ class MNISTBundled(GANDataModule):
 
     Args:
         image_size: side of the square images (28 is native; 32 or 64 resize).
-        batch_size, num_workers, seed: see :class:`GANDataModule`.
+        **kwargs: batch_size, num_workers, seed, device_cache: see :class:`GANDataModule`.
     """
 
     name = "mnist_bundled"
     num_classes = 10
 
-    def __init__(self, image_size: int = 28, batch_size: int = 64, num_workers: int = 0, seed: int = 0) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+    def __init__(self, image_size: int = 28, **kwargs) -> None:
+        super().__init__(**kwargs)
         self.image_size = image_size
         self.sample_shape = (1, image_size, image_size)
 

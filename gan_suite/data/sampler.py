@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DistributedSampler
 
 from gan_suite.errors import ConfigError
+from gan_suite.seeding import DATA_ORDER, derive_seed
 
 
 class StepIndexedSampler(DistributedSampler):
@@ -68,7 +69,7 @@ class StepIndexedSampler(DistributedSampler):
         self.epoch = epoch
 
     def _permutation(self, data_epoch: int) -> torch.Tensor:
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + data_epoch)
+        gen = torch.Generator().manual_seed(derive_seed(self.seed, DATA_ORDER, data_epoch))
         return torch.randperm(self.dataset_size, generator=gen)
 
     def global_batch_indices(self, step: int) -> torch.Tensor:

@@ -8,13 +8,15 @@ Only the pool and the triples are stored; a batch is gathered from them on deman
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import torch
 from torch.utils.data import Dataset
 
-from gan_suite.data.base import GANDataModule, resize_uint8, uint8_to_unit_range
+from gan_suite.data.base import resize_uint8, uint8_to_unit_range
+from gan_suite.data.storage import DownloadableDataModule
 from gan_suite.errors import ConfigError
+from gan_suite.seeding import SYNTHETIC_DATA, derive_seed
 
 SOURCES = ("mnist_bundled", "mnist")
 
@@ -52,7 +54,7 @@ class StackedDigitsDataset(Dataset):
         return uint8_to_unit_range(self.gather_uint8(idx)), self.labels[idx]
 
 
-class StackedMNIST(GANDataModule):
+class StackedMNIST(DownloadableDataModule):
     """Stacked MNIST: 3 x S x S images in [-1, 1], labels 0..999.
 
     Args:
@@ -62,8 +64,9 @@ class StackedMNIST(GANDataModule):
         image_size: side S (28 native; 32 or 64 resize once at load).
         num_samples: training samples (50,000).
         heldout_samples: held-out samples (10,000).
-        batch_size, num_workers, seed: see :class:`GANDataModule`; ``seed`` also seeds the draw.
-        root, download: where torchvision MNIST lives (source 'mnist' only).
+        **kwargs: root, download (:class:`~gan_suite.data.storage.DownloadableDataModule`:
+            where torchvision MNIST lives, source 'mnist' only) and batch_size, num_workers,
+            seed (it also seeds the draw of the triples), device_cache (:class:`GANDataModule`).
     """
 
     name = "stacked_mnist"
@@ -75,21 +78,15 @@ class StackedMNIST(GANDataModule):
         image_size: int = 28,
         num_samples: int = 50_000,
         heldout_samples: int = 10_000,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        seed: int = 0,
-        root: Optional[str] = None,
-        download: bool = True,
+        **kwargs,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        super().__init__(**kwargs)
         if source not in SOURCES:
             raise ConfigError(f"unknown stacked_mnist source {source!r} (use one of {', '.join(SOURCES)})")
         self.source = source
         self.image_size = image_size
         self.num_samples = num_samples
         self.heldout_samples = heldout_samples
-        self.root = root
-        self.download = download
         self.sample_shape = (3, image_size, image_size)
 
     def describe(self) -> dict:
@@ -110,10 +107,9 @@ class StackedMNIST(GANDataModule):
             mask = heldout_mask(labels)
             mask = mask if split == "heldout" else ~mask
             return images[mask], labels[mask]
-        from gan_suite.data.storage import resolve_data_root
         from gan_suite.data.torchvision_sets import load_mnist_family
 
-        return load_mnist_family("MNIST", resolve_data_root(self.root), split == "train", self.download)
+        return load_mnist_family("MNIST", self.data_root(), split == "train", self.download)
 
     def load_split(self, split: str) -> StackedDigitsDataset:
         offsets = {"train": 0, "heldout": 1}
@@ -121,6 +117,6 @@ class StackedMNIST(GANDataModule):
             raise ConfigError(f"unknown split {split!r} for stacked_mnist (use 'train' or 'heldout')")
         pool, pool_labels = self.digit_pool(split)
         count = self.num_samples if split == "train" else self.heldout_samples
-        gen = torch.Generator().manual_seed(self.seed * 2 + offsets[split] + 104729)
+        gen = torch.Generator().manual_seed(derive_seed(self.seed, SYNTHETIC_DATA, offsets[split]))
         triples = torch.randint(len(pool), (count, 3), generator=gen)
         return StackedDigitsDataset(resize_uint8(pool, self.image_size).contiguous(), pool_labels, triples)

@@ -1,7 +1,9 @@
 """Where downloadable datasets live on disk, and the one-line error when one is missing.
 
 The root folder is, in order: the data module's ``root`` argument, the ``GAN_SUITE_DATA``
-environment variable, ``~/.cache/gan_suite/datasets``.
+environment variable, ``~/.cache/gan_suite/datasets``. :class:`DownloadableDataModule` is the
+base of the data modules whose files torchvision downloads (MNIST, Fashion-MNIST, CIFAR-10,
+CelebA, Stacked MNIST from MNIST).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Callable, Optional, Sequence
 
+from gan_suite.data.base import GANDataModule
 from gan_suite.errors import DataUnavailableError
 
 #: environment variable that overrides the default dataset root.
@@ -57,3 +60,25 @@ def download_or_raise(
         download()
     except Exception as err:  # noqa: BLE001 - every download failure means "not available"
         raise unavailable(dataset, root, expected, f"download failed: {type(err).__name__}: {err}") from None
+
+
+class DownloadableDataModule(GANDataModule):
+    """A data module whose files live under a dataset root and can be downloaded.
+
+    Args:
+        root: dataset root (default ``$GAN_SUITE_DATA`` or ``~/.cache/gan_suite/datasets``,
+            see :func:`resolve_data_root`).
+        download: download with torchvision when the files are absent (else a one-line
+            :class:`~gan_suite.errors.DataUnavailableError` says what is missing).
+        **kwargs: the options of :class:`~gan_suite.data.base.GANDataModule` (batch_size,
+            num_workers, seed, device_cache).
+    """
+
+    def __init__(self, root: Optional[str] = None, download: bool = True, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.root = root
+        self.download = download
+
+    def data_root(self) -> str:
+        """The resolved dataset root (absolute)."""
+        return resolve_data_root(self.root)

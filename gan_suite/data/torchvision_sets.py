@@ -19,8 +19,8 @@ from typing import Optional
 import numpy as np
 import torch
 
-from gan_suite.data.base import GANDataModule, TensorSampleDataset, resize_uint8
-from gan_suite.data.storage import download_or_raise, resolve_data_root, unavailable
+from gan_suite.data.base import TensorSampleDataset, resize_uint8
+from gan_suite.data.storage import DownloadableDataModule, download_or_raise, unavailable
 from gan_suite.errors import ConfigError, GanSuiteError, UnsafeFileError
 from gan_suite.safe_files import load_pickle_allowing
 
@@ -69,7 +69,7 @@ def load_mnist_family(variant: str, root: str, train: bool, download: bool = Tru
     return dataset.data.unsqueeze(1).contiguous(), dataset.targets.long()
 
 
-class _InMemoryImages(GANDataModule):
+class _InMemoryImages(DownloadableDataModule):
     """Shared part of the torchvision data modules: load uint8 once, resize once, keep in memory."""
 
     variant = ""
@@ -77,19 +77,9 @@ class _InMemoryImages(GANDataModule):
     channels = 1
     num_classes = 10
 
-    def __init__(
-        self,
-        image_size: Optional[int] = None,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        seed: int = 0,
-        root: Optional[str] = None,
-        download: bool = True,
-    ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+    def __init__(self, image_size: Optional[int] = None, **kwargs) -> None:
+        super().__init__(**kwargs)
         self.image_size = image_size or self.native_size
-        self.root = root
-        self.download = download
         self.sample_shape = (self.channels, self.image_size, self.image_size)
 
     def describe(self) -> dict:
@@ -110,16 +100,15 @@ class MNIST(_InMemoryImages):
 
     Args:
         image_size: side of the square images (28 native; 32 or 64 resize once at load).
-        batch_size, num_workers, seed: see :class:`GANDataModule`.
-        root: dataset root (default ``$GAN_SUITE_DATA`` or ``~/.cache/gan_suite/datasets``).
-        download: download with torchvision when the files are absent.
+        **kwargs: root, download (:class:`~gan_suite.data.storage.DownloadableDataModule`) and
+            batch_size, num_workers, seed, device_cache (:class:`GANDataModule`).
     """
 
     name = "mnist"
     variant = "MNIST"
 
     def load_uint8(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        return load_mnist_family(self.variant, resolve_data_root(self.root), train, self.download)
+        return load_mnist_family(self.variant, self.data_root(), train, self.download)
 
 
 class FashionMNIST(MNIST):
@@ -182,4 +171,4 @@ class CIFAR10(_InMemoryImages):
     channels = 3
 
     def load_uint8(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        return load_cifar10(resolve_data_root(self.root), train, self.download)
+        return load_cifar10(self.data_root(), train, self.download)

@@ -12,6 +12,7 @@ import torch
 
 from gan_suite.data.base import GANDataModule, TensorSampleDataset
 from gan_suite.errors import ConfigError
+from gan_suite.seeding import SYNTHETIC_DATA, derive_seed
 
 
 def mixture_geometry(mixture: str) -> tuple[torch.Tensor, float]:
@@ -40,15 +41,14 @@ class Toy2D(GANDataModule):
     Args:
         mixture: 'ring8' or 'grid25'.
         num_samples: size of the (fixed, seeded) training set; the held-out set has the same size.
-        batch_size, num_workers, seed: see :class:`GANDataModule`.
+        batch_size: as in :class:`GANDataModule` (default 100 here).
+        **kwargs: num_workers, seed, device_cache: see :class:`GANDataModule`.
     """
 
     sample_shape = (2,)
 
-    def __init__(
-        self, mixture: str = "ring8", num_samples: int = 100_000, batch_size: int = 100, num_workers: int = 0, seed: int = 0
-    ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+    def __init__(self, mixture: str = "ring8", num_samples: int = 100_000, batch_size: int = 100, **kwargs) -> None:
+        super().__init__(batch_size=batch_size, **kwargs)
         mixture_geometry(mixture)  # validates the name
         self.mixture = mixture
         self.num_samples = num_samples
@@ -62,6 +62,6 @@ class Toy2D(GANDataModule):
         offsets = {"train": 0, "heldout": 1}
         if split not in offsets:
             raise ConfigError(f"unknown split {split!r} for toy2d (use 'train' or 'heldout')")
-        gen = torch.Generator().manual_seed(self.seed * 2 + offsets[split] + 7919)
+        gen = torch.Generator().manual_seed(derive_seed(self.seed, SYNTHETIC_DATA, offsets[split]))
         points, modes = sample_mixture(self.mixture, self.num_samples, gen)
         return TensorSampleDataset(points, modes)

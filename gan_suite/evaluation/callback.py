@@ -34,7 +34,7 @@ from gan_suite.evaluation.protocol import (
     scalar_metrics,
 )
 from gan_suite.evaluation.streaming import FeatureSet, dataset_features, generated_features
-from gan_suite.training.callbacks import run_directory
+from gan_suite.run_layout import run_directory
 
 
 class EvaluationListener:

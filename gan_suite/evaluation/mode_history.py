@@ -24,9 +24,8 @@ import numpy as np
 import pytorch_lightning as pl
 
 from gan_suite.errors import ConfigError
-from gan_suite.run_layout import MODE_HEATMAP_FILE, MODE_HISTORY_FILE
+from gan_suite.run_layout import MODE_HEATMAP_FILE, MODE_HISTORY_FILE, run_directory
 from gan_suite.evaluation.callback import EvaluationListener, find_evaluation_callback
-from gan_suite.training.callbacks import run_directory
 
 def mode_shares(values: dict, num_samples: int) -> tuple[list, np.ndarray, np.ndarray]:
     """(mode names [K], share of the ``num_samples`` generated samples per mode [K], dropped [K] bool)

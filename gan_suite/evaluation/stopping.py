@@ -11,7 +11,7 @@
   batch and fixed noise) at ``saturation_for`` checks in a row. Lightning has no rule of either
   kind (its ``divergence_threshold`` is a fixed bound), so they are written here.
 
-Both write ``<run dir>/status.json`` (:func:`~gan_suite.training.callbacks.write_run_status`): the
+Both write ``<run dir>/status.json`` (:func:`~gan_suite.run_layout.write_run_status`): the
 status, the reason, the step, and the best checkpoint the EvaluationCallback kept (a stopping rule
 runs after it, so the best checkpoint is always the one of an evaluation before the stop). A run
 that ends at ``max_steps`` gets status ``finished``.
@@ -31,7 +31,7 @@ from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
 from gan_suite.errors import ConfigError
 from gan_suite.evaluation.callback import EvaluationListener, find_evaluation_callback
 from gan_suite.evaluation.metrics.registry import direction
-from gan_suite.training.callbacks import write_run_status
+from gan_suite.run_layout import write_run_status
 
 PLATEAU, DIVERGED, FINISHED = "plateau", "diverged", "finished"
 

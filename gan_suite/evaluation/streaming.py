@@ -24,6 +24,7 @@ from gan_suite.errors import NonFiniteSamplesError
 from gan_suite.evaluation.metrics.copy_detection import copy_space
 from gan_suite.evaluation.metrics.fid import FeatureMoments
 from gan_suite.nets.conditional import cyclic_labels
+from gan_suite.seeding import EVALUATION_NOISE, derive_seed
 
 
 @dataclass
@@ -95,7 +96,7 @@ def evaluation_noise(seed: int, latent_dim: int, start: int, stop: int) -> torch
     """
     parts = []
     for block in range(start // NOISE_BLOCK, (stop - 1) // NOISE_BLOCK + 1):
-        z = torch.randn(NOISE_BLOCK, latent_dim, generator=torch.Generator().manual_seed(seed * 1_000_003 + block))
+        z = torch.randn(NOISE_BLOCK, latent_dim, generator=torch.Generator().manual_seed(derive_seed(seed, EVALUATION_NOISE, block)))
         lo, hi = max(start - block * NOISE_BLOCK, 0), min(stop - block * NOISE_BLOCK, NOISE_BLOCK)
         parts.append(z[lo:hi])
     return torch.cat(parts)

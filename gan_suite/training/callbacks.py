@@ -1,52 +1,15 @@
-"""Callbacks of the training side: sample grids from the fixed noise batch; the run's status file."""
+"""Callbacks of the training side: sample grids from the fixed noise batch, the training-step progress bar."""
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Optional
 
 import pytorch_lightning as pl
 import torch
 
-from gan_suite.run_layout import RUN_STATUS_FILE
+from gan_suite.run_layout import run_directory
 from gan_suite.visual import sample_picture_array, save_png
-
-
-def run_directory(trainer: pl.Trainer) -> str:
-    """The run's own directory (config.yaml, checkpoints/, samples/), the folder ModelCheckpoint uses.
-
-    CSV / TensorBoard loggers: their ``log_dir`` (``<save_dir>/<name>/version_<n>``). Other loggers
-    (W&B, ...): ``<save_dir>/<name>/<version>``, where ``trainer.log_dir`` would be the shared
-    ``save_dir``. No logger: ``default_root_dir``. Computed locally (no broadcast), so it can be
-    called on rank 0 alone.
-    """
-    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
-
-    if not trainer.loggers:
-        return trainer.default_root_dir
-    logger = trainer.loggers[0]
-    if isinstance(logger, (CSVLogger, TensorBoardLogger)):
-        return logger.log_dir
-    save_dir = logger.save_dir if logger.save_dir is not None else trainer.default_root_dir
-    version = logger.version if isinstance(logger.version, str) else f"version_{logger.version}"
-    return os.path.join(save_dir, str(logger.name), version)
-
-
-def write_run_status(trainer: pl.Trainer, status: str, reason: Optional[str], iteration: int, **extra) -> Optional[str]:
-    """Write ``{"status", "reason", "iteration", ...extra}`` to ``<run dir>/status.json`` (rank 0,
-    atomically); returns the path (None on other ranks). ``status``: 'finished', 'plateau',
-    'diverged', ..."""
-    if not trainer.is_global_zero:
-        return None
-    path = os.path.join(run_directory(trainer), RUN_STATUS_FILE)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump({"status": status, "reason": reason, "iteration": int(iteration), **extra}, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-    return path
 
 
 #: rows of a class-conditional sample grid (one class per row)

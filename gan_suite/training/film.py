@@ -23,8 +23,7 @@ import pytorch_lightning as pl
 import torch
 
 from gan_suite.errors import ConfigError
-from gan_suite.run_layout import FILM_GIF_FILE, FILM_MP4_FILE
-from gan_suite.training.callbacks import run_directory
+from gan_suite.run_layout import FILM_GIF_FILE, FILM_MP4_FILE, run_directory
 
 
 def mixture_density(mixture: str, xs: torch.Tensor, ys: torch.Tensor, min_std: float = 0.0) -> torch.Tensor:

@@ -26,7 +26,8 @@ from gan_suite.data.base import GANDataModule
 from gan_suite.arguments import unwritable
 from gan_suite.errors import ConfigError, UsageError
 from gan_suite.safe_files import load_tensors
-from gan_suite.training.callbacks import SampleGrid, TrainingStepProgressBar, run_directory
+from gan_suite.run_layout import run_directory
+from gan_suite.training.callbacks import SampleGrid, TrainingStepProgressBar
 from gan_suite.training.module import GANModule
 
 

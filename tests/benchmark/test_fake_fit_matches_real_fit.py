@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from gan_suite.benchmark.definition import parse_definition
-from gan_suite.benchmark.evaluation import final_checkpoint, periodic_checkpoints
+from gan_suite.benchmark.run_evaluation import final_checkpoint, periodic_checkpoints
 from gan_suite.benchmark.launch import PROGRESS_PREFIX, classify_failure, find_training_dir, training_argv
 from tests.benchmark.helpers import FAKE_FIT, definition_dict
 

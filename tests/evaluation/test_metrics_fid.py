@@ -41,26 +41,15 @@ def test_streamed_moments_equal_one_shot():
     streamed = FeatureMoments()
     for batch in x.split(100):
         streamed.update(batch)
-    merged = FeatureMoments().update(x[:500]).merge(FeatureMoments().update(x[500:]))
     xn = x.double().numpy()
-    for m in (one_shot, streamed, merged):
+    for m in (one_shot, streamed):
         assert m.n == 1037
         np.testing.assert_allclose(m.mean.numpy(), xn.mean(0), rtol=1e-12)
         np.testing.assert_allclose(m.cov.numpy(), np.cov(xn, rowvar=False), rtol=1e-9, atol=1e-12)
     y = torch.randn(900, 16, generator=torch.Generator().manual_seed(2)) * 3 + 5.5
     ref = fid_from_features(x, y)
     assert fid_from_moments(streamed, FeatureMoments.from_features(y, batch_size=64)) == pytest.approx(ref, rel=1e-9)
-    assert fid_from_moments(merged, FeatureMoments().update(y)) == pytest.approx(ref, rel=1e-9)
-
-
-def test_state_dict_round_trip(tmp_path):
-    x = torch.randn(300, 12, generator=torch.Generator().manual_seed(3))
-    m = FeatureMoments.from_features(x)
-    torch.save(m.state_dict(), tmp_path / "moments.pt")
-    restored = FeatureMoments.from_state_dict(torch.load(tmp_path / "moments.pt"))
-    assert restored.n == 300
-    assert torch.equal(restored.sum, m.sum) and torch.equal(restored.sum_outer, m.sum_outer)
-    assert restored.sum_outer.shape == (12, 12)  # memory independent of N
+    assert fid_from_moments(one_shot, FeatureMoments().update(y)) == pytest.approx(ref, rel=1e-9)
 
 
 def test_rank_deficient_warns_and_non_finite_raises():

@@ -114,7 +114,7 @@ def test_run_directory_is_where_model_checkpoint_writes(tmp_path, offline_env):
     import pytorch_lightning as pl
     from pytorch_lightning.loggers import CSVLogger
 
-    from gan_suite.training.callbacks import run_directory
+    from gan_suite.run_layout import run_directory
 
     wandb_logger = WandbLogger(save_dir=str(tmp_path), name="group", version="abc123")
     for logger, expected in (

@@ -66,7 +66,7 @@ def test_device_cache_gives_the_dataloader_batches(world_size, start):
             assert torch.equal(x0, x1) and torch.equal(y0, y1)
 
 
-def test_device_cache_is_an_attribute_for_modules_without_the_argument():
+def test_device_cache_can_also_be_set_as_an_attribute():
     dm = Toy2D(num_samples=300, batch_size=10)
     dm.device_cache = True
     dm.setup()

@@ -1,18 +1,22 @@
-"""Frechet Inception Distance from streamed feature moments.
+"""Frechet Inception Distance from feature moments.
 
 features [B, D] -> FeatureMoments (n, sum, sum of outer products; float64) -> mean, covariance
 -> torch-fidelity's ``fid_statistics_to_metric`` (the matrix square root part).
 
 The moment accumulator is hand-written because torch-fidelity's ``fid_features_to_statistics``
-needs every feature in memory at once (it calls numpy.mean / numpy.cov on the whole array);
-FeatureMoments holds O(D^2) numbers whatever the number of samples, can be merged across
-processes or runs and saved to disk.
+needs every feature in memory at once (it calls numpy.mean / numpy.cov on the whole array).
+The evaluation pipeline (:mod:`gan_suite.evaluation.streaming`) adds every batch of generated
+features to a FeatureMoments as it arrives, and keeps the features themselves too whenever
+another metric or the bootstrap needs them: by default (100 bootstrap resamples) and in the
+in-training evaluation it keeps them all, and FID is then computed from the kept features (see
+:func:`_moments`). Only FID alone without resamples (``--metrics fid --bootstrap 0``) holds the
+O(D^2) moments instead of N x D features. A real-set statistics file (mu, sigma, n) is read into
+a FeatureMoments.
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import torch
 from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_statistics_to_metric
@@ -29,13 +33,10 @@ class FeatureMoments:
     batch: memory independent of the number of samples.
     """
 
-    def __init__(self, dim: int | None = None, device: torch.device | str | None = None):
+    def __init__(self) -> None:
         self.n = 0
         self.sum: torch.Tensor | None = None
         self.sum_outer: torch.Tensor | None = None
-        if dim is not None:
-            self.sum = torch.zeros(dim, dtype=torch.float64, device=device)
-            self.sum_outer = torch.zeros(dim, dim, dtype=torch.float64, device=device)
 
     @property
     def dim(self) -> int | None:
@@ -58,20 +59,6 @@ class FeatureMoments:
         self.sum_outer.addmm_(x.T, x)
         return self
 
-    def merge(self, other: FeatureMoments) -> FeatureMoments:
-        """Add another accumulator's samples to this one (e.g. from another process). Returns self."""
-        if other.sum is None:
-            return self
-        if self.sum is None:
-            self.sum, self.sum_outer = other.sum.clone(), other.sum_outer.clone()
-        elif other.dim != self.dim:
-            raise ConfigError(f"cannot merge moments of dimension {other.dim} into {self.dim}")
-        else:
-            self.sum += other.sum.to(self.sum.device)
-            self.sum_outer += other.sum_outer.to(self.sum.device)
-        self.n += other.n
-        return self
-
     @property
     def mean(self) -> torch.Tensor:
         """[D] float64 sample mean."""
@@ -88,23 +75,6 @@ class FeatureMoments:
     def _need(self, n: int) -> None:
         if self.n < n:
             raise ConfigError(f"need at least {n} feature vectors, got {self.n}")
-
-    def state_dict(self) -> dict[str, Any]:
-        """CPU tensors and n, for torch.save; restore with FeatureMoments.from_state_dict."""
-        return {
-            "n": self.n,
-            "sum": None if self.sum is None else self.sum.cpu(),
-            "sum_outer": None if self.sum_outer is None else self.sum_outer.cpu(),
-        }
-
-    @classmethod
-    def from_state_dict(cls, state: dict[str, Any], device: torch.device | str | None = None) -> FeatureMoments:
-        m = cls()
-        m.n = int(state["n"])
-        if state["sum"] is not None:
-            m.sum = state["sum"].to(device=device, dtype=torch.float64)
-            m.sum_outer = state["sum_outer"].to(device=device, dtype=torch.float64)
-        return m
 
     @classmethod
     def from_features(cls, feats: torch.Tensor, batch_size: int = 65536) -> FeatureMoments:

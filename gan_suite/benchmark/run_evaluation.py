@@ -15,7 +15,6 @@ import inspect
 import os
 import re
 import threading
-import time
 import warnings
 from typing import Callable, Optional
 
@@ -182,9 +181,3 @@ def log_to_wandb(train_dir: str, run_folder: str, evaluation: dict, main_metric:
         warnings.warn(f"could not log the evaluation to W&B: {err}", stacklevel=2)
         return f"W&B logging failed: {err}"
     return None
-
-
-def timed(fn: Callable, *args, **kwargs):
-    """(fn(*args, **kwargs), seconds)."""
-    started = time.time()
-    return fn(*args, **kwargs), time.time() - started
