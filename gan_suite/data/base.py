@@ -177,7 +177,7 @@ class GANDataModule(pl.LightningDataModule):
         trainer; a training split equal to one already loaded is shared, not held twice."""
         params = inspect.signature(type(self).__init__).parameters
         takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        args = {k: v for k, v in self.hparams.items() if takes_any or k in params}
+        args = {k: v for k, v in self.hparams.items() if not k.startswith("_") and (takes_any or k in params)}
         clone = type(self)(**{**args, "seed": int(seed)})
         clone.trainer = self.trainer
         clone.minibatches_per_step = self.minibatches_per_step
