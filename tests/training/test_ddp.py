@@ -70,4 +70,9 @@ def test_in_training_evaluation_under_ddp_equals_one_process_on_the_same_samples
             else:  # counts, flags, named modes, verdicts with their evidence
                 assert evaluated[key] == value, key
     assert r0["evaluated"]["fid"] == r1["evaluated"]["fid"]
-    assert 0 < r0["evaluated"]["recall"] < 1  # a non-trivial value: the comparison means something
+    # non-trivial values, so that the comparison means something: a positive FID, and a k-NN
+    # metric strictly between 0 and 1 (which of the two depends on the run: after these 300
+    # steps one of them may sit at 0 or 1)
+    values = r0["evaluated"]
+    assert values["fid"] > 0
+    assert 0 < values["precision"] < 1 or 0 < values["recall"] < 1, values
