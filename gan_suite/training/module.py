@@ -42,7 +42,7 @@ from gan_suite.losses import GANLoss, gradient_penalty, get_loss
 from gan_suite.nets.spec import build_from_spec
 from gan_suite.nets.stacked import StackedNetwork
 from gan_suite.training.ema import update_ema
-from gan_suite.training.seeding import derive_seed
+from gan_suite.seeding import derive_seed
 
 from pytorch_lightning.cli import LRSchedulerCallable as SchedulerFactory
 from pytorch_lightning.cli import OptimizerCallable as OptimizerFactory

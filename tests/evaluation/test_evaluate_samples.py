@@ -66,7 +66,7 @@ def test_real_statistics_round_trip_and_are_checked(same_images, tmp_path):
     from_stats = evaluate_samples(str(folder / "samples.npz"), stats, **options)
     from_images = evaluate_samples(str(folder / "samples.npz"), "mnist_bundled:heldout", **{**options, "metrics": ["fid", "fd_inf"]})
     assert from_stats["protocol"]["metrics"] == ["fid", "fd_inf"]  # statistics only: moment metrics
-    assert from_stats["metrics"]["fid"] == pytest.approx(from_images["metrics"]["fid"], rel=1e-9)
+    assert from_stats["metrics"]["fid"] == pytest.approx(from_images["metrics"]["fid"], rel=1e-7)  # float64 sums in another order: 1.3e-9 apart on AVX2 kernels
     assert any("training set" in w for w in evaluate_samples(str(folder / "samples.npz"), "mnist_bundled", **{**options, "metrics": ["memorisation", "fid"]})["warnings"])
     with pytest.raises(ConfigError, match="statistics only: kid"):
         evaluate_samples(str(folder / "samples.npz"), stats, **{**options, "metrics": ["fid", "kid"]})

@@ -13,7 +13,7 @@ from gan_suite.data import Toy2D
 from gan_suite.errors import NonFiniteLossError
 from gan_suite.nets import MaxoutDiscriminator
 from gan_suite.training.module import DiscriminatorPass
-from gan_suite.training.seeding import derive_seed
+from gan_suite.seeding import derive_seed
 from tests.training.helpers import quiet_trainer, tiny_ring_gan
 
 
