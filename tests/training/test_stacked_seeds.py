@@ -223,7 +223,7 @@ def test_a_resumed_stacked_run_equals_an_uninterrupted_one(tmp_path):
         trainer(6, enable_checkpointing=False).fit(other, Toy2D(num_samples=400, batch_size=20), ckpt_path=str(ckpt))
 
 
-def test_in_training_evaluation_of_each_stacked_seed_equals_its_separate_run():
+def test_in_training_evaluation_of_each_stacked_seed_equals_its_separate_run(tmp_path):
     from gan_suite.evaluation.callback import EvaluationCallback
 
     def evaluation():
@@ -232,7 +232,7 @@ def test_in_training_evaluation_of_each_stacked_seed_equals_its_separate_run():
     def fit(model, data, callback):
         trainer = pl.Trainer(
             accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-            enable_model_summary=False, max_steps=12, precision="64-true", callbacks=[callback], default_root_dir=None,
+            enable_model_summary=False, max_steps=12, precision="64-true", callbacks=[callback], default_root_dir=str(tmp_path),
         )
         trainer.fit(model, data)
 
