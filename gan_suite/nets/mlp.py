@@ -30,7 +30,9 @@ class Maxout(nn.Module):
         self.linear = nn.Linear(in_features, units * pieces)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x).view(x.shape[0], self.units, self.pieces).amax(dim=2)
+        # max(dim).values, not amax: its backward scatters through the argmax indices, where
+        # amax's splits the gradient over ties with four more kernels (~1.7x slower at S = 10 stacked)
+        return self.linear(x).view(x.shape[0], self.units, self.pieces).max(dim=2).values
 
 
 class MLPGenerator(RebuildableMixin, nn.Module):

@@ -126,7 +126,7 @@ def _stacked_flatten(layer, prefix, params, buffers, x):
 def _stacked_maxout(layer, prefix, params, buffers, x):
     """[S, N, in] -> [S, N, units]."""
     h = _stacked_linear(layer.linear, prefix + "linear.", params, buffers, x)
-    return h.view(x.shape[0], x.shape[1], layer.units, layer.pieces).amax(dim=3)
+    return h.view(x.shape[0], x.shape[1], layer.units, layer.pieces).max(dim=3).values  # as Maxout.forward
 
 
 @register_stacked_network(MLPGenerator)
