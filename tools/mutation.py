@@ -52,7 +52,8 @@ MODULES: dict[str, tuple[str, str]] = {
     ),
     "precision_recall": (
         "gan_suite/evaluation/metrics/precision_recall.py",
-        "tests/evaluation/test_metrics_vs_torch_fidelity.py tests/evaluation/test_metric_wiring.py",
+        "tests/evaluation/test_metrics_vs_torch_fidelity.py tests/evaluation/test_metric_wiring.py "
+        "tests/evaluation/test_precision_recall_reference.py",
     ),
     "density_coverage": (
         "gan_suite/evaluation/metrics/density_coverage.py",
