@@ -57,7 +57,8 @@ MODULES: dict[str, tuple[str, str]] = {
     ),
     "density_coverage": (
         "gan_suite/evaluation/metrics/density_coverage.py",
-        "tests/evaluation/test_metrics_density_coverage.py tests/evaluation/test_metric_wiring.py",
+        "tests/evaluation/test_metrics_density_coverage.py tests/evaluation/test_metric_wiring.py "
+        "tests/evaluation/test_density_coverage_reference.py",
     ),
     "knn": (
         "gan_suite/evaluation/metrics/knn.py",
