@@ -6,6 +6,7 @@ No mocks: a real offline run is written and read back.
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -188,6 +189,8 @@ def test_resuming_a_wandb_run_continues_its_run_id(tmp_path, offline_env, capsys
     assert f"resuming {run_dir} at training step 4" in capsys.readouterr().err
     assert glob.glob(str(tmp_path / "runs" / "wb" / "*")) == [run_dir]
     segments = sorted(glob.glob(os.path.join(run_dir, "wandb", "offline-run-*")))
-    assert len(segments) == 2 and all(s.endswith(os.path.basename(run_dir)) for s in segments)  # one id, two segments
+    # one id, two segments (wandb adds -1 to the second folder's name when both start in one second)
+    run_id = re.escape(os.path.basename(run_dir))
+    assert len(segments) == 2 and all(re.fullmatch(rf"offline-run-\d{{8}}_\d{{6}}-{run_id}(-\d+)?", os.path.basename(s)) for s in segments)
     steps = [r for r in _inspect(segments[1], summary=False) if "history" in json.dumps(r)]
     assert steps  # the second segment holds the resumed steps
