@@ -549,7 +549,10 @@ def stacked_refusal(fit_args: list) -> Optional[str]:
     train as stacked seeds, or None: what the model and data refuse (one line), a callback that
     watches one seed (``supports_stacked_seeds = False``), or an in-training evaluation that keeps a
     best checkpoint."""
+    import importlib
+
     from gan_suite.errors import GanSuiteError
+    from gan_suite.evaluation.callback import EvaluationCallback
     from gan_suite.training.lightning_cli import check_fit_arguments, parse_fit_config
 
     try:
@@ -561,15 +564,11 @@ def stacked_refusal(fit_args: list) -> Optional[str]:
         path = str(callback.get("class_path", "")) if isinstance(callback, dict) else ""
         module_name, _, name = path.rpartition(".")
         try:
-            import importlib
-
             cls = getattr(importlib.import_module(module_name), name)
         except (ImportError, AttributeError, ValueError):
             continue
         if not getattr(cls, "supports_stacked_seeds", True):
             return f"stacked seeds: the callback {name} watches one seed"
-        from gan_suite.evaluation.callback import EvaluationCallback
-
         best = (callback.get("init_args") or {}).get("best_metric")  # resolved: defaults filled in, nulls left out
         if isinstance(cls, type) and issubclass(cls, EvaluationCallback) and best is not None:
             return f"stacked seeds: the callback {name} keeps a best checkpoint (best_metric: {best}); set best_metric: null"
