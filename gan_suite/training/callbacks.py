@@ -1,4 +1,5 @@
-"""Callbacks of the training side: sample grids from the fixed noise batch, the training-step progress bar."""
+"""Callbacks of the training side: sample grids from the fixed noise batch, checkpoints that keep the
+final step, the training-step progress bar."""
 
 from __future__ import annotations
 
@@ -70,6 +71,23 @@ class SampleGrid(pl.Callback):
                 logger.log_image(key="samples", images=[picture], step=trainer.global_step)
             elif hasattr(getattr(logger, "experiment", None), "add_image"):
                 logger.experiment.add_image("samples", torch.from_numpy(picture).permute(2, 0, 1), pl_module.iteration)
+
+
+class FinalStepCheckpoint(pl.callbacks.ModelCheckpoint):
+    """ModelCheckpoint that also writes ``last.ckpt`` at the step where training ends.
+
+    Lightning's ModelCheckpoint (2.6 checked) writes ``last.ckpt`` only beside a periodic
+    checkpoint, and at the end of training only when no ``last.ckpt`` exists yet: with
+    ``every_n_train_steps`` that does not divide ``max_steps``, the steps after the last multiple
+    were lost and ``last.ckpt`` (what ``gan-suite evaluate`` and resumption read) held an older
+    model. ``_last_global_step_saved`` and ``_save_last_checkpoint`` are its internals.
+    """
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self.save_last and self._last_global_step_saved != trainer.global_step and not trainer.fast_dev_run:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            self._last_global_step_saved = trainer.global_step
+        super().on_train_end(trainer, pl_module)
 
 
 class TrainingStepProgressBar(pl.callbacks.TQDMProgressBar):

@@ -2,7 +2,8 @@
 
 :class:`GanSuiteCLI` is LightningCLI over :class:`~gan_suite.training.module.GANModule` and
 :class:`~gan_suite.data.base.GANDataModule` subclasses with three additions: the ``samples``
-(:class:`~gan_suite.training.callbacks.SampleGrid`) and ``checkpoint`` (ModelCheckpoint) groups;
+(:class:`~gan_suite.training.callbacks.SampleGrid`) and ``checkpoint``
+(:class:`~gan_suite.training.callbacks.FinalStepCheckpoint`, a ModelCheckpoint) groups;
 option checks before anything is built (:func:`check_fit_options`); and resuming inside the
 checkpoint's own run folder (:func:`resume_in_run_directory`). :func:`parse_fit_config` and
 :func:`check_fit_arguments` use the same parser for the benchmark runner, which must know that a
@@ -18,7 +19,7 @@ import sys
 import warnings
 from typing import Optional, Sequence
 
-from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar
+from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 
 import gan_suite.training  # noqa: F401  (registers the gan_ddp strategies)
@@ -27,7 +28,7 @@ from gan_suite.arguments import unwritable
 from gan_suite.errors import ConfigError, UsageError
 from gan_suite.safe_files import load_tensors
 from gan_suite.run_layout import run_directory
-from gan_suite.training.callbacks import SampleGrid, TrainingStepProgressBar
+from gan_suite.training.callbacks import FinalStepCheckpoint, SampleGrid, TrainingStepProgressBar
 from gan_suite.training.module import GANModule
 
 
@@ -66,7 +67,7 @@ class GanSuiteCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(SampleGrid, "samples")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(FinalStepCheckpoint, "checkpoint")
         # every periodic checkpoint is kept (-1); --checkpoint.save_top_k=1 keeps only the newest
         parser.set_defaults({"checkpoint.save_last": True, "checkpoint.every_n_train_steps": 1000, "checkpoint.save_top_k": -1})
 

@@ -31,6 +31,19 @@ def test_quickstart_config_runs_end_to_end(tmp_path):
     assert resolved["trainer"]["max_steps"] == 4
 
 
+def test_last_checkpoint_holds_the_final_step_between_periodic_ones(tmp_path):
+    """10 updates with a checkpoint every 4: last.ckpt is the model after update 10, not 8."""
+    import torch
+
+    assert main(_fit_args(tmp_path, "quickstart.yaml", 10, "--checkpoint.every_n_train_steps=4")) == 0
+    run = tmp_path / "quickstart" / "version_0"
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 10 and last["gan_suite"]["iteration"] == 5
+    periodic = torch.load(run / "checkpoints" / "epoch=0-step=8.ckpt", weights_only=True)
+    changed = [k for k, v in last["state_dict"].items() if v.is_floating_point() and not torch.equal(v, periodic["state_dict"][k])]
+    assert changed  # the weights of updates 9 and 10 are in it
+
+
 def test_ckpt_path_resumes_the_run_in_its_own_folder(tmp_path, capsys):
     import csv
 
