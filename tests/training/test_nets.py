@@ -126,3 +126,156 @@ def test_pack_samples_concatenates_groups_along_the_channels():
     assert pack_samples(vectors, 1) is vectors
     with pytest.raises(ConfigError, match="batch of 6 samples is not divisible by the packing degree 4"):
         pack_samples(vectors, 4)
+
+
+def _kinds(net: torch.nn.Sequential) -> list[str]:
+    return [type(m).__name__ for m in net]
+
+
+def test_mlp_generator_layers_as_listed():
+    """Linear (+ BatchNorm) + ReLU per hidden width, then the output layer and its activation."""
+    plain = MLPGenerator(latent_dim=2, sample_shape=[2], hidden=[8, 8])
+    assert _kinds(plain.net) == ["Linear", "ReLU", "Linear", "ReLU", "Linear", "Tanh"]
+    assert plain.condition is None and plain.num_classes == 0  # unconditional by default
+    normed = MLPGenerator(latent_dim=2, sample_shape=[2], hidden=[8, 8], batch_norm=True, output="linear")
+    assert _kinds(normed.net) == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d", "ReLU", "Linear"]
+    assert _kinds(MLPGenerator(hidden=[8], output="sigmoid").net)[-1] == "Sigmoid"
+    widths = [(m.in_features, m.out_features) for m in normed.net if isinstance(m, torch.nn.Linear)]
+    assert widths == [(2, 8), (8, 8), (8, 2)]
+    with torch.no_grad():  # 'linear' is unbounded: scaled weights give points far outside [-1, 1]
+        normed.net[-1].weight.mul_(100.0)
+    assert normed.eval()(torch.randn(64, 2)).abs().max() > 1
+
+
+def test_conditional_mlp_generator_widens_the_first_layer_by_the_embedding():
+    from gan_suite.nets.conditional import CLASS_EMBED_DIM
+
+    g = MLPGenerator(latent_dim=16, sample_shape=[2], hidden=[8], num_classes=10)
+    assert g.net[0].in_features == 16 + CLASS_EMBED_DIM
+    z = torch.randn(4, 16)
+    one, other = g(z, torch.zeros(4, dtype=torch.long)), g(z, torch.full((4,), 3))
+    assert not torch.allclose(one, other)
+
+
+def test_maxout_discriminator_layers_follow_goodfellow():
+    """Goodfellow et al. 2014: dropout 0.2 on the input and 0.5 after each maxout layer."""
+    d = MaxoutDiscriminator()
+    assert _kinds(d.net) == ["Flatten", "Dropout", "Maxout", "Dropout", "Maxout", "Dropout", "Linear"]
+    assert [m.p for m in d.net if isinstance(m, torch.nn.Dropout)] == [0.2, 0.5, 0.5]
+    assert d.net[2].linear.in_features == 784 and d.net[-1].in_features == 240
+    assert d.projection is None and d.pack == 1
+    toy = MaxoutDiscriminator(sample_shape=[2], hidden=[4, 4], pieces=5, input_dropout=0, hidden_dropout=0)
+    assert _kinds(toy.net) == ["Flatten", "Maxout", "Maxout", "Linear"]
+    input_only = MaxoutDiscriminator(sample_shape=[2], hidden=[4], input_dropout=0.3, hidden_dropout=0)
+    assert _kinds(input_only.net) == ["Flatten", "Dropout", "Maxout", "Linear"]
+    hidden_only = MaxoutDiscriminator(sample_shape=[2], hidden=[4], input_dropout=0, hidden_dropout=0.3)
+    assert _kinds(hidden_only.net) == ["Flatten", "Maxout", "Dropout", "Linear"]
+
+
+def test_maxout_discriminator_dropout_acts_in_training_only():
+    torch.manual_seed(0)
+    d = MaxoutDiscriminator(sample_shape=[20], hidden=[16], pieces=2, input_dropout=0.5, hidden_dropout=0.5)
+    x = torch.randn(8, 20)
+    assert not torch.equal(d.train()(x), d(x))
+    assert torch.equal(d.eval()(x), d(x))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [lambda pack: MaxoutDiscriminator(sample_shape=[2], hidden=[4], pack=pack), lambda pack: DCGANDiscriminator(image_size=32, width=8, pack=pack)],
+    ids=["maxout", "dcgan"],
+)
+def test_pack_below_one_is_refused(build):
+    build(1)
+    with pytest.raises(ConfigError, match="pack must be >= 1, got 0"):
+        build(0)
+
+
+def test_conditional_maxout_discriminator_adds_the_projection_to_the_last_layer():
+    """D(x, y) = w . phi(x) + b + <embed(y), phi(x)>, phi the last maxout layer's output [N, F]."""
+    torch.manual_seed(0)
+    d = MaxoutDiscriminator(sample_shape=[6], hidden=[5, 4], pieces=3, input_dropout=0, hidden_dropout=0, num_classes=3).eval()
+    x, y = torch.randn(7, 6), torch.tensor([0, 1, 2, 0, 1, 2, 2])
+    phi = x
+    for layer in (d.net[1], d.net[2]):  # the maxout layers, computed here from their linear maps
+        phi = (phi @ layer.linear.weight.T + layer.linear.bias).view(7, layer.units, layer.pieces).amax(2)
+    expected = phi @ d.net[-1].weight[0] + d.net[-1].bias[0] + torch.einsum("nf,nf->n", d.projection.embed.weight[y], phi)
+    assert torch.allclose(d(x, y), expected, atol=1e-6)
+
+
+def _layer(m: torch.nn.Module):
+    """A layer as (kind, channels in, channels out, kernel, stride, padding) or (kind, parameter)."""
+    if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+        assert m.bias is None
+        return (type(m).__name__, m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0], m.padding[0])
+    if isinstance(m, torch.nn.BatchNorm2d):
+        return ("BatchNorm2d", m.num_features)
+    if isinstance(m, torch.nn.GroupNorm):
+        return ("GroupNorm", m.num_groups, m.num_channels)
+    if isinstance(m, torch.nn.LeakyReLU):
+        return ("LeakyReLU", m.negative_slope)
+    return (type(m).__name__,)
+
+
+def test_dcgan_64px_layers_follow_radford():
+    """Radford et al. 2015, figure 1, at a quarter of the width (8 instead of 64)."""
+    g = DCGANGenerator(latent_dim=100, image_size=64, channels=3, width=8)
+    up = lambda i, o: [("ConvTranspose2d", i, o, 4, 2, 1), ("BatchNorm2d", o), ("ReLU",)]
+    assert [_layer(m) for m in g.net] == [
+        ("ConvTranspose2d", 100, 64, 4, 1, 0), ("BatchNorm2d", 64), ("ReLU",),
+        *up(64, 32), *up(32, 16), *up(16, 8), ("ConvTranspose2d", 8, 3, 4, 2, 1), ("Tanh",),
+    ]
+    d = DCGANDiscriminator(image_size=64, channels=3, width=8)
+    down = lambda i, o: [("Conv2d", i, o, 4, 2, 1), ("BatchNorm2d", o), ("LeakyReLU", 0.2)]
+    assert [_layer(m) for m in d.net] == [
+        ("Conv2d", 3, 8, 4, 2, 1), ("LeakyReLU", 0.2), *down(8, 16), *down(16, 32), *down(32, 64), ("Conv2d", 64, 1, 4, 1, 0),
+    ]
+    assert g.condition is None and d.projection is None and d.pack == 1
+
+
+@pytest.mark.parametrize("size, sizes", [(28, [7, 14, 28]), (32, [4, 8, 16, 32])])
+def test_dcgan_generator_doubles_the_map_at_each_stage(size, sizes):
+    g = DCGANGenerator(latent_dim=10, image_size=size, channels=1, width=4)
+    seen = []
+    for m in g.net:
+        if isinstance(m, torch.nn.ConvTranspose2d):
+            m.register_forward_hook(lambda mod, inp, out: seen.append((out.shape[1], out.shape[2])))
+    g(torch.randn(2, 10))
+    top = 4 * 2 ** (len(sizes) - 2)  # width * 2^(n-1) channels on the first map
+    assert seen == [(top >> i, s) for i, s in enumerate(sizes[:-1])] + [(1, size)]
+
+
+def test_dcgan_discriminator_norms_and_packing_channels():
+    layer = DCGANDiscriminator(image_size=28, channels=1, width=4, norm="layer", pack=3)
+    assert [_layer(m) for m in layer.net] == [
+        ("Conv2d", 3, 4, 4, 2, 1), ("LeakyReLU", 0.2), ("Conv2d", 4, 8, 4, 2, 1), ("GroupNorm", 1, 8), ("LeakyReLU", 0.2),
+        ("Conv2d", 8, 1, 7, 1, 0),
+    ]
+    none = DCGANDiscriminator(image_size=28, channels=1, width=4, norm="none")
+    assert [_layer(m)[0] for m in none.net] == ["Conv2d", "LeakyReLU", "Conv2d", "Identity", "LeakyReLU", "Conv2d"]
+    with pytest.raises(ConfigError, match="norm must be 'batch', 'layer' or 'none', got 'group'"):
+        DCGANDiscriminator(image_size=28, norm="group")
+
+
+def test_conditional_dcgan_generator_takes_the_label_embedding():
+    from gan_suite.nets.conditional import CLASS_EMBED_DIM
+
+    g = DCGANGenerator(latent_dim=10, image_size=28, channels=1, width=4, num_classes=10).eval()
+    assert g.net[0].in_channels == 10 + CLASS_EMBED_DIM
+    z = torch.randn(3, 10)
+    assert g(z, torch.tensor([1, 2, 3])).shape == (3, 1, 28, 28)
+    assert not torch.allclose(g(z, torch.zeros(3, dtype=torch.long)), g(z, torch.full((3,), 5)))
+    assert torch.equal(g(z.view(3, 10, 1, 1), torch.tensor([1, 2, 3])), g(z, torch.tensor([1, 2, 3])))
+
+
+def test_conditional_dcgan_discriminator_adds_the_projection_to_the_last_convolution():
+    """D(x, y) = conv(phi)(x) + <embed(y), flatten(phi(x))>, phi the last feature map [N, c, s0, s0]."""
+    torch.manual_seed(0)
+    d = DCGANDiscriminator(image_size=28, channels=1, width=4, num_classes=3).eval()
+    x, y = torch.randn(5, 1, 28, 28), torch.tensor([0, 1, 2, 2, 0])
+    phi = x
+    for m in list(d.net)[:-1]:
+        phi = m(phi)
+    last = d.net[-1].weight  # [1, c, s0, s0]: a dot product with the whole map
+    expected = (phi * last).sum((1, 2, 3)) + (d.projection.embed.weight[y] * phi.flatten(1)).sum(1)
+    assert torch.allclose(d(x, y), expected, atol=1e-5)
