@@ -279,3 +279,18 @@ def test_conditional_dcgan_discriminator_adds_the_projection_to_the_last_convolu
     last = d.net[-1].weight  # [1, c, s0, s0]: a dot product with the whole map
     expected = (phi * last).sum((1, 2, 3)) + (d.projection.embed.weight[y] * phi.flatten(1)).sum(1)
     assert torch.allclose(d(x, y), expected, atol=1e-5)
+
+
+def test_dcgan_defaults_are_radfords_64px_networks():
+    """With no arguments: z of 100, 64 x 64 RGB, G's maps 512-256-128-64 and D's 64-128-256-512
+    (width 64; Radford et al.'s figure 1 draws G's first map with 1024 channels, width 128)."""
+    g, d = DCGANGenerator(), DCGANDiscriminator()
+    assert [_layer(m) for m in g.net if isinstance(m, torch.nn.ConvTranspose2d)] == [
+        ("ConvTranspose2d", 100, 512, 4, 1, 0), ("ConvTranspose2d", 512, 256, 4, 2, 1), ("ConvTranspose2d", 256, 128, 4, 2, 1),
+        ("ConvTranspose2d", 128, 64, 4, 2, 1), ("ConvTranspose2d", 64, 3, 4, 2, 1),
+    ]
+    assert [_layer(m) for m in d.net if isinstance(m, (torch.nn.Conv2d, torch.nn.BatchNorm2d))] == [
+        ("Conv2d", 3, 64, 4, 2, 1), ("Conv2d", 64, 128, 4, 2, 1), ("BatchNorm2d", 128), ("Conv2d", 128, 256, 4, 2, 1),
+        ("BatchNorm2d", 256), ("Conv2d", 256, 512, 4, 2, 1), ("BatchNorm2d", 512), ("Conv2d", 512, 1, 4, 1, 0),
+    ]
+    assert g.num_classes == 0 and d.num_classes == 0 and d.pack == 1 and g.latent_dim == 100
