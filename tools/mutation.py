@@ -41,7 +41,7 @@ MODULES: dict[str, tuple[str, str]] = {
         "gan_suite/training/module.py",
         "tests/training/test_module.py tests/training/test_schedules.py tests/training/test_stacked_seeds.py tests/training/test_step_references.py tests/training/test_conditional.py -k 'not short_training'",
     ),
-    "fid": ("gan_suite/evaluation/metrics/fid.py", "tests/evaluation/test_metrics_fid.py"),
+    "fid": ("gan_suite/evaluation/metrics/fid.py", "tests/evaluation/test_metrics_fid.py tests/evaluation/test_fid_reference.py"),
     "kid": (
         "gan_suite/evaluation/metrics/kid.py",
         "tests/evaluation/test_metrics_vs_torch_fidelity.py tests/evaluation/test_metrics_from_formulas.py",
