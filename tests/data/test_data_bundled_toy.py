@@ -107,3 +107,17 @@ def test_toy2d_noise_per_mode_matches_the_published_std(mixture):
         assert low < scaled < high, f"mode {mode}: sample std {sample_std:.5f}, published {published_std}"
         mean_z = np.abs(deviations.mean(axis=0)) / (published_std / math.sqrt(len(deviations)))
         assert (mean_z < z_bound).all(), f"mode {mode} is off its published centre by {mean_z} standard errors"
+
+
+def test_toy2d_defaults_splits_and_seeds():
+    dm = Toy2D()
+    assert (dm.mixture, dm.num_samples, dm.batch_size, dm.name, dm.num_classes) == ("ring8", 100_000, 100, "toy2d_ring8", 8)
+    small = Toy2D(mixture="grid25", num_samples=300, seed=4)
+    assert small.describe()["mixture"] == "grid25" and small.describe()["num_samples"] == 300 and small.name == "toy2d_grid25"
+    train, heldout = small.split("train"), small.split("heldout")
+    assert len(train) == len(heldout) == 300
+    again = Toy2D(mixture="grid25", num_samples=300, seed=4).split("train")
+    assert torch.equal(again.samples, train.samples) and torch.equal(again.labels, train.labels)  # fixed by the seed
+    assert not torch.equal(Toy2D(mixture="grid25", num_samples=300, seed=5).split("train").samples, train.samples)
+    with pytest.raises(ConfigError, match="unknown split 'test' for toy2d"):
+        small.split("test")
