@@ -71,9 +71,10 @@ def test_toy2d_points_near_their_modes(mixture, modes):
     assert not torch.equal(data.samples, dm.split("heldout").samples)
 
 
-def test_toy2d_unknown_mixture():
-    with pytest.raises(ConfigError):
-        Toy2D(mixture="spiral")
+@pytest.mark.parametrize("name", ["spiral", "blobs", "grid", "ring"])  # before, between and after the known names
+def test_toy2d_unknown_mixture(name):
+    with pytest.raises(ConfigError, match=f"unknown mixture '{name}'"):
+        Toy2D(mixture=name)
 
 
 # The published geometry, written out here independently of gan_suite.data.toy2d (VEEGAN protocol,
