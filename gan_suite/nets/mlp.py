@@ -119,6 +119,9 @@ class MaxoutDiscriminator(RebuildableMixin, nn.Module):
         )
         if pack < 1:
             raise ConfigError(f"pack must be >= 1, got {pack}")
+        for name, p in (("input_dropout", input_dropout), ("hidden_dropout", hidden_dropout)):
+            if not 0 <= p < 1:
+                raise ConfigError(f"{name} must be a probability in [0, 1), got {p}")
         check_conditioning(num_classes, pack)
         self.num_classes = num_classes
         self.sample_shape = tuple(sample_shape)

@@ -172,6 +172,12 @@ def test_maxout_discriminator_layers_follow_goodfellow():
     assert _kinds(hidden_only.net) == ["Flatten", "Maxout", "Dropout", "Linear"]
 
 
+@pytest.mark.parametrize("option, value", [("input_dropout", -0.1), ("hidden_dropout", 1.0), ("input_dropout", 1.5)])
+def test_dropout_outside_0_1_is_refused(option, value):
+    with pytest.raises(ConfigError, match=f"{option} must be a probability in \\[0, 1\\), got {value}"):
+        MaxoutDiscriminator(sample_shape=[2], hidden=[4], **{option: value})
+
+
 def test_maxout_discriminator_dropout_acts_in_training_only():
     torch.manual_seed(0)
     d = MaxoutDiscriminator(sample_shape=[20], hidden=[16], pieces=2, input_dropout=0.5, hidden_dropout=0.5)
