@@ -1,0 +1,121 @@
+"""Meehan et al.'s C_T and Alaa et al.'s authenticity against brute-force numpy references, on two
+clusters far apart, so that the k-means partition is known (the sign of the first coordinate)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gan_suite.errors import ConfigError
+from gan_suite.evaluation.metrics import data_copying_ct, memorisation_report, unauthentic_share
+
+
+def _cluster(rng, n, side):
+    return rng.normal(size=(n, 3)) + np.array([side * 50.0, 0.0, 0.0])
+
+
+def _sets(rng, train=(100, 100), heldout=(60, 40), generated=(70, 30)):
+    make = lambda counts: np.concatenate([_cluster(rng, counts[0], -1), _cluster(rng, counts[1], +1)])
+    return make(train), make(heldout), make(generated)
+
+
+def _nn(queries, refs):
+    return np.sqrt(((queries[:, None] - refs[None]) ** 2).sum(2)).min(1)
+
+
+def _z(l_q, l_p):
+    """Mann-Whitney U by counting pairs (ties 1/2), z-scored as in the paper."""
+    m, n = len(l_q), len(l_p)
+    u = (l_q[:, None] > l_p[None]).sum() + 0.5 * (l_q[:, None] == l_p[None]).sum()
+    return (u - m * n / 2) / math.sqrt(m * n * (m + n + 1) / 12)
+
+
+def _reference_ct(train, heldout, generated, tau):
+    num = den = 0.0
+    used = 0
+    for side in (-1, 1):
+        t, p, q = (x[np.sign(x[:, 0]) == side] for x in (train, heldout, generated))
+        if len(p) == 0 or len(q) / len(generated) <= tau:
+            continue
+        weight = len(p) / len(heldout)
+        num, den, used = num + weight * _z(_nn(q, t), _nn(p, t)), den + weight, used + 1
+    return num / den, used
+
+
+def _ct(train, heldout, generated, **kw):
+    return data_copying_ct(torch.tensor(train), torch.tensor(heldout), torch.tensor(generated), **kw)
+
+
+def test_c_t_is_the_held_out_weighted_mean_of_the_cell_z_scores():
+    rng = np.random.default_rng(0)
+    train, heldout, generated = _sets(rng)
+    generated[:20] = train[:20]  # 20 copies in the first cluster: its z-score drops, the other's does not
+    out = _ct(train, heldout, generated, n_cells=2)
+    expected, used = _reference_ct(train, heldout, generated, tau=20 / 100)
+    assert (out["n_cells"], out["cells_used"]) == (2, used) == (2, 2)
+    assert out["C_T"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_cell_at_exactly_tau_is_left_out():
+    rng = np.random.default_rng(1)
+    train, heldout, generated = _sets(rng, generated=(70, 30))
+    at = _ct(train, heldout, generated, n_cells=2, tau=0.3)  # second cell: 30 / 100 = tau, not above
+    assert at["cells_used"] == 1
+    assert at["C_T"] == pytest.approx(_reference_ct(train, heldout, generated, tau=0.3)[0], rel=1e-9)
+    above = _ct(train, heldout, generated, n_cells=2, tau=0.29)
+    assert above["cells_used"] == 2
+    assert above["C_T"] == pytest.approx(_reference_ct(train, heldout, generated, tau=0.29)[0], rel=1e-9)
+    with pytest.raises(ConfigError, match="no k-means cell holds more than 70 generated samples"):
+        _ct(train, heldout, generated, n_cells=2, tau=0.7)
+
+
+def test_default_tau_counts_more_than_20_generated_samples():
+    rng = np.random.default_rng(2)
+    train, heldout, generated = _sets(rng, generated=(80, 20))  # the second cell holds exactly 20
+    assert _ct(train, heldout, generated, n_cells=2)["cells_used"] == 1
+    train, heldout, generated = _sets(rng, generated=(79, 21))
+    assert _ct(train, heldout, generated, n_cells=2)["cells_used"] == 2
+
+
+def test_a_cell_without_held_out_samples_has_no_weight():
+    rng = np.random.default_rng(3)
+    train, heldout, generated = _sets(rng, heldout=(100, 0))
+    out = _ct(train, heldout, generated, n_cells=2)
+    expected, used = _reference_ct(train, heldout, generated, tau=0.2)
+    assert out["cells_used"] == used == 1 and out["C_T"] == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("sizes, cells", [((100, 100, 100), 2), ((100, 200, 400), 2), ((400, 400, 39), 1), ((4000, 4000, 4000), 50)])
+def test_the_number_of_cells_shrinks_to_40_samples_per_cell(sizes, cells):
+    rng = np.random.default_rng(4)
+    train, heldout, generated = (rng.normal(size=(n, 2)) for n in sizes)
+    assert _ct(train, heldout, generated, tau=0.0)["n_cells"] == cells
+
+
+def test_unauthentic_share_against_brute_force():
+    rng = np.random.default_rng(5)
+    train = rng.normal(size=(200, 4))
+    samples = np.concatenate([train[:30] + 1e-4, rng.normal(size=(70, 4)) + 30.0])  # 30 near-copies, 70 far away
+    d = np.sqrt(((train[:, None] - train[None]) ** 2).sum(2))
+    np.fill_diagonal(d, np.inf)
+    radius = d.min(1)  # each training sample's distance to its nearest other one
+    to_train = np.sqrt(((samples[:, None] - train[None]) ** 2).sum(2))
+    expected = (to_train.min(1) < radius[to_train.argmin(1)]).mean()
+    assert expected == pytest.approx(0.3)
+    assert unauthentic_share(torch.tensor(samples), torch.tensor(train)) == pytest.approx(expected)
+    with pytest.raises(ConfigError, match="authenticity needs at least 2 training samples"):
+        unauthentic_share(torch.tensor(samples), torch.tensor(train[:1]))
+
+
+def test_report_puts_each_set_in_its_place():
+    rng = np.random.default_rng(6)
+    train, heldout, generated = _sets(rng, heldout=(50, 51), generated=(60, 61))  # odd sizes: one middle value
+    generated[:30] = train[:30]  # copies: distance 0
+    out = memorisation_report(torch.tensor(train), torch.tensor(heldout), torch.tensor(generated), n_cells=2)
+    assert out["median_nn_dist_generated"] == pytest.approx(np.median(_nn(generated, train)), rel=1e-6)
+    assert out["median_nn_dist_heldout"] == pytest.approx(np.median(_nn(heldout, train)), rel=1e-6)
+    assert out["unauthentic_generated"] == pytest.approx(unauthentic_share(torch.tensor(generated), torch.tensor(train)))
+    assert out["unauthentic_heldout"] == pytest.approx(unauthentic_share(torch.tensor(heldout), torch.tensor(train)))
+    assert out["unauthentic_generated"] >= 0.25 > out["unauthentic_heldout"] - 0.25
+    assert out["C_T"] == pytest.approx(_reference_ct(train, heldout, generated, tau=20 / 121)[0], rel=1e-9)
