@@ -259,8 +259,9 @@ def test_dcgan_discriminator_norms_and_packing_channels():
     ]
     none = DCGANDiscriminator(image_size=28, channels=1, width=4, norm="none")
     assert [_layer(m)[0] for m in none.net] == ["Conv2d", "LeakyReLU", "Conv2d", "Identity", "LeakyReLU", "Conv2d"]
-    with pytest.raises(ConfigError, match="norm must be 'batch', 'layer' or 'none', got 'group'"):
-        DCGANDiscriminator(image_size=28, norm="group")
+    for name in ("average", "group", "spectral"):  # sorting before, between and after the known names
+        with pytest.raises(ConfigError, match=f"norm must be 'batch', 'layer' or 'none', got '{name}'"):
+            DCGANDiscriminator(image_size=28, norm=name)
 
 
 def test_conditional_dcgan_generator_takes_the_label_embedding():
