@@ -66,7 +66,8 @@ MODULES: dict[str, tuple[str, str]] = {
     ),
     "modes": (
         "gan_suite/evaluation/metrics/modes.py",
-        "tests/evaluation/test_metrics_modes.py tests/evaluation/test_mode_coverage_test.py",
+        "tests/evaluation/test_metrics_modes.py tests/evaluation/test_mode_coverage_test.py "
+        "tests/evaluation/test_modes_reference.py",
     ),
     "memorisation": (
         "gan_suite/evaluation/metrics/memorisation.py",

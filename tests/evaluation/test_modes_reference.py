@@ -1,0 +1,141 @@
+"""The mode statistics against references written here: KL by scipy.stats.entropy, Krichevsky-Trofimov
+smoothing by hand, expected counts from chi-square mass, and the registered metric's wiring."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from gan_suite.errors import ConfigError
+from gan_suite.evaluation.metrics import compute_metrics
+from gan_suite.evaluation.metrics.modes import (
+    _mode_names,
+    label_mode_metrics,
+    mixture_mode_metrics,
+    mode_coverage_test,
+    ring8_modes,
+)
+from gan_suite.evaluation.metrics.registry import EvaluationContext, MetricInputs, default_metrics
+from gan_suite.evaluation.streaming import FeatureSet
+
+
+def test_mixture_metrics_take_one_sample_and_one_mode_and_refuse_none():
+    centres, std = ring8_modes()
+    one = mixture_mode_metrics(torch.tensor([[1.0, 0.0]]), centres, std)
+    assert (one["modes_covered"], one["high_quality"], one["kl"]) == (1, 1.0, pytest.approx(math.log(8)))
+    single_mode = mixture_mode_metrics(torch.tensor([[0.0, 0.0], [5.0, 5.0]]), torch.zeros(1, 2), 0.1)
+    assert (single_mode["modes_covered"], single_mode["high_quality"], single_mode["kl"]) == (1, 0.5, 0.0)
+    with pytest.raises(ConfigError):
+        mixture_mode_metrics(torch.zeros(0, 2), centres, std)
+    with pytest.raises(ConfigError):
+        mixture_mode_metrics(torch.zeros(3, 2), torch.zeros(0, 2), std)
+
+
+def test_coverage_test_kl_is_scipy_entropy_against_the_known_distribution():
+    g = np.array([30, 0, 10, 60])  # an empty mode contributes 0 log 0 = 0
+    p = np.array([0.2, 0.2, 0.2, 0.3])  # 0.1 of the mass outside every mode
+    out = mode_coverage_test(torch.tensor(g), reference_probs=torch.tensor(p), n_total=120)
+    assert out["kl"] == pytest.approx(stats.entropy(g / g.sum(), p / p.sum()), rel=1e-12)
+    assert out["expected"] == pytest.approx((120 * p).tolist())
+    assert out["n_generated"] == 120 and out["n_reference"] is None
+
+
+def test_coverage_test_kl_against_a_sample_uses_half_a_count_per_mode():
+    g, r = np.array([5, 0, 40, 55]), np.array([20, 30, 0, 50])
+    out = mode_coverage_test(torch.tensor(g), reference_counts=torch.tensor(r))
+    smoothed = (r + 0.5) / (r.sum() + 0.5 * len(r))  # Krichevsky-Trofimov
+    assert out["kl"] == pytest.approx(stats.entropy(g / g.sum(), smoothed), rel=1e-12)
+    assert out["expected"] == pytest.approx(((g + r) * g.sum() / (g.sum() + r.sum())).tolist())
+    assert out["n_reference"] == 100
+    tiny = mode_coverage_test(torch.tensor([1, 0]), reference_counts=torch.tensor([1, 0]))  # a reference of one sample is enough
+    assert tiny["n_reference"] == 1
+
+
+@pytest.mark.parametrize(
+    "counts, match",
+    [([1, 1, 1], r"reference_counts must be \[2\]"), ([-1, 3], "non-negative"), ([0, 0], "positive sum")],
+)
+def test_bad_reference_counts(counts, match):
+    with pytest.raises(ConfigError, match=match):
+        mode_coverage_test(torch.tensor([3, 4]), reference_counts=torch.tensor(counts))
+
+
+def test_label_metrics_with_a_data_histogram():
+    gen = torch.tensor([0, 0, 1, 2, 2, 2])
+    for hist in (torch.tensor([0.5, 0.25, 0.25]), torch.tensor([2.0, 1.0, 1.0])):  # probabilities or counts
+        out = label_mode_metrics(gen, 3, data_hist=hist)
+        assert out["kl"] == pytest.approx(stats.entropy([2, 1, 3], [0.5, 0.25, 0.25]), rel=1e-12)
+    for bad in (torch.tensor([0.5, 0.5]), torch.tensor([1.0, -0.5, 0.5]), torch.zeros(3)):
+        with pytest.raises(ConfigError, match=r"data_hist must be \[3\] non-negative with a positive sum"):
+            label_mode_metrics(gen, 3, data_hist=bad)
+    with pytest.raises(ConfigError, match="generated labels must be a non-empty integer tensor"):
+        label_mode_metrics(torch.tensor([], dtype=torch.long), 3)
+
+
+def test_mode_names():
+    assert _mode_names(3) == ["0", "1", "2"]
+    assert _mode_names(1000)[:2] == ["000", "001"] and _mode_names(1000)[-1] == "999"
+    assert _mode_names(1001)[0] == "0"
+
+
+def test_modes_apply_by_default_for_mixtures_and_labelled_data_only():
+    assert "modes" in default_metrics(EvaluationContext(extractor="raw2d", mixture="ring8"))
+    assert "modes" in default_metrics(EvaluationContext(extractor="mnist_classifier", num_classes=10))
+    assert "modes" not in default_metrics(EvaluationContext(extractor="inception"))
+
+
+def _ring_inputs(n_per_mode):
+    centres, std = ring8_modes()
+    g = torch.Generator().manual_seed(0)
+    points = torch.cat([centres[i] + std * torch.randn(n, 2, generator=g) for i, n in enumerate(n_per_mode)])
+    return MetricInputs(fake=FeatureSet(points), real=None, context=EvaluationContext(extractor="raw2d", mixture="ring8"))
+
+
+def test_ring_metric_expects_the_chi_square_mass_of_each_mode_and_names_modes_by_centre():
+    out = compute_metrics(["modes"], _ring_inputs([100] * 8))
+    inside = stats.chi2.cdf(9.0, 2)  # a 2-D Gaussian's mass within 3 std
+    assert [row["expected"] for row in out["mode_table"]] == [round(800 * inside / 8, 2)] * 8
+    names = [row["mode"] for row in out["mode_table"]]
+    assert names[:3] == ["0 (1.00, 0.00)", "1 (0.71, 0.71)", "2 (0.00, 1.00)"] and names[4] == "4 (-1.00, 0.00)"
+    assert names[6] == "6 (0.00, -1.00)"  # no "-0.00"
+    assert "Holm-corrected over 16" in out["verdicts"]["mode_collapse"]["test"]
+
+
+def _label_inputs(fake_labels, train_labels=None, real_labels=None, k=10):
+    feats = lambda labels: FeatureSet(torch.zeros(len(labels), 2), labels=torch.tensor(labels))
+    return MetricInputs(
+        fake=feats(fake_labels), real=None if real_labels is None else feats(real_labels),
+        train=None if train_labels is None else feats(train_labels),
+        context=EvaluationContext(extractor="mnist_classifier", num_classes=k),
+    )
+
+
+def test_labelled_metric_takes_the_training_labels_as_reference_and_for_the_published_kl():
+    rng = np.random.default_rng(0)
+    train = rng.choice(10, size=2000, p=np.r_[[0.2], np.full(9, 0.8 / 9)]).tolist()  # class 0 twice as common
+    real = rng.choice(10, size=500).tolist()
+    fake = rng.choice(10, size=1000).tolist()
+    out = compute_metrics(["modes"], _label_inputs(fake, train, real))
+    assert out["verdicts"]["mode_collapse"]["n_reference"] == 2000  # the training labels, not the held-out ones
+    counts = lambda labels: np.bincount(labels, minlength=10)
+    assert out["mode_kl"] == pytest.approx(stats.entropy(counts(fake), counts(train)), rel=1e-9)  # KL against the data's classes
+    only_real = compute_metrics(["modes"], _label_inputs(fake, None, real))
+    assert only_real["verdicts"]["mode_collapse"]["n_reference"] == 500
+    # k != 10 (e.g. Stacked MNIST): the published KL is against the uniform distribution
+    out12 = compute_metrics(["modes"], _label_inputs(fake, train, real, k=12))
+    assert out12["mode_kl"] == pytest.approx(stats.entropy(counts(fake).tolist() + [0, 0], np.full(12, 1 / 12)), rel=1e-9)
+
+
+def test_labelled_metric_without_reference_labels_tests_against_uniform_classes():
+    fake = [0] * 100 + list(range(1, 10)) * 50  # class 0 over-represented, 550 samples
+    out = compute_metrics(["modes"], _label_inputs(fake))
+    verdict = out["verdicts"]["mode_collapse"]
+    assert verdict["null"] == "a uniform real distribution over 10 classes (exact binomial per mode)"
+    assert out["over_represented_modes"] == ["0"] and out["mode_collapse_flagged"]
+    assert [row["expected"] for row in out["mode_table"]] == [55.0] * 10
+    assert [row["status"] for row in out["mode_table"]] == ["over-represented"] + ["ok"] * 9
+    dropped = compute_metrics(["modes"], _label_inputs(list(range(9)) * 60))  # class 9 never generated
+    assert dropped["dropped_modes"] == ["9"] and dropped["mode_table"][9]["status"] == "dropped"
+    assert [row["status"] for row in dropped["mode_table"][:9]] == ["ok"] * 9
