@@ -98,6 +98,18 @@ def test_fewer_samples_than_dimensions_is_noted_once():
     assert len(notes) == 1  # n = D is not rank-deficient by this count
 
 
+def test_rank_deficiency_warning_starts_below_as_many_samples_as_dimensions():
+    import warnings
+
+    square = FeatureMoments.from_features(torch.tensor(_features(14, 6, 6, 0, 1)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fid_from_moments(square, square)  # n = D: no warning
+    fewer = FeatureMoments.from_features(torch.tensor(_features(15, 5, 6, 0, 1)))
+    with pytest.warns(UserWarning, match="5 samples < 6 feature dimensions in the second set"):
+        fid_from_moments(square, fewer)
+
+
 def test_bad_inputs_are_one_line_errors():
     one, two = FeatureMoments().update(torch.zeros(1, 3)), FeatureMoments().update(torch.randn(5, 3))
     with pytest.raises(ConfigError, match="FID needs at least 2 feature vectors in the first set, got 1"):
@@ -106,10 +118,14 @@ def test_bad_inputs_are_one_line_errors():
         fid_from_moments(two, one)
     with pytest.raises(ConfigError, match="feature dimensions differ: 3 vs 4"):
         fid_from_moments(two, FeatureMoments().update(torch.randn(5, 4)))
-    with pytest.raises(ConfigError, match="feature dimension 4 does not match 3"):
-        FeatureMoments().update(torch.randn(2, 3)).update(torch.randn(2, 4))
+    for other in (4, 2):
+        with pytest.raises(ConfigError, match=f"feature dimension {other} does not match 3"):
+            FeatureMoments().update(torch.randn(2, 3)).update(torch.randn(2, other))
     with pytest.raises(ConfigError, match=r"features must be \[B, D\], got shape \(2, 3, 1\)"):
         FeatureMoments().update(torch.randn(2, 3, 1))
+    with pytest.raises(ConfigError, match=r"features must be \[B, D\], got shape \(5,\)"):
+        FeatureMoments().update(torch.randn(5))
+    assert torch.equal(one.mean, torch.zeros(3, dtype=torch.float64))  # one vector has a mean
     with pytest.raises(ConfigError, match="need at least 2 feature vectors, got 1"):
         one.cov
     with pytest.raises(ConfigError, match="need at least 1 feature vectors, got 0"):
