@@ -139,3 +139,42 @@ def test_labelled_metric_without_reference_labels_tests_against_uniform_classes(
     dropped = compute_metrics(["modes"], _label_inputs(list(range(9)) * 60))  # class 9 never generated
     assert dropped["dropped_modes"] == ["9"] and dropped["mode_table"][9]["status"] == "dropped"
     assert [row["status"] for row in dropped["mode_table"][:9]] == ["ok"] * 9
+
+
+@pytest.mark.parametrize("probs", [[0.2, 0.2, 0.2], [0.5], [-0.1, 0.5], [0.6, 0.6]])
+def test_bad_reference_probabilities(probs):
+    with pytest.raises(ConfigError, match=r"reference_probs must be \[2\] non-negative with a sum <= 1"):
+        mode_coverage_test(torch.tensor([3, 4]), reference_probs=torch.tensor(probs))
+
+
+def _holm_by_sorting(p):
+    order = np.argsort(p)
+    scaled = np.minimum(1.0, np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order]))
+    out = np.empty_like(scaled)
+    out[order] = scaled
+    return out
+
+
+def test_reference_sample_p_values_are_holm_adjusted_conditional_binomial_tails():
+    g, r = np.array([12, 30, 3]), np.array([20, 25, 15])
+    out = mode_coverage_test(torch.tensor(g), reference_counts=torch.tensor(r))
+    share, t = g.sum() / (g.sum() + r.sum()), g + r
+    raw = np.concatenate([stats.binom.cdf(g, t, share), stats.binom.sf(g - 1, t, share)])  # P(X <= g), P(X >= g)
+    adjusted = _holm_by_sorting(raw)
+    np.testing.assert_allclose(out["p_low"], adjusted[:3], rtol=1e-12)
+    np.testing.assert_allclose(out["p_high"], adjusted[3:], rtol=1e-12)
+
+
+def test_unlabelled_reference_data_falls_back_to_uniform_classes():
+    fake = list(range(10)) * 40
+    out = compute_metrics(["modes"], _label_inputs(fake, train_labels=[-1] * 300))  # -1: no label
+    assert out["verdicts"]["mode_collapse"]["null"] == "a uniform real distribution over 10 classes (exact binomial per mode)"
+    assert not out["mode_collapse_flagged"]
+
+
+def test_kl_null_mean_is_the_chi_square_approximation():
+    """For a multinomial sample of n from K modes, E[KL(p_hat || p)] ~ (K - 1) / (2 n)."""
+    probs = torch.tensor([0.25, 0.25, 0.25, 0.25], dtype=torch.float64)
+    out = mode_coverage_test(torch.tensor([250, 250, 250, 250]), reference_probs=probs, seed=0)
+    assert out["kl_null_mean"] == pytest.approx(3 / 2000, rel=0.15)
+    assert out["kl"] == 0.0 and out["kl_p_value"] == 1.0
