@@ -131,3 +131,32 @@ def test_bad_inputs_are_one_line_errors():
     with pytest.raises(ConfigError, match="need at least 1 feature vectors, got 0"):
         FeatureMoments().mean
     assert FeatureMoments().dim is None and two.dim == 3
+
+
+def test_edge_sizes_and_declarations():
+    import warnings
+
+    from gan_suite.evaluation.metrics.registry import need_kept_features
+
+    two = FeatureMoments().update(torch.tensor([[0.0, 1.0], [2.0, 0.0]]))  # 2 vectors: the fewest FID takes
+    assert fid_from_moments(two, two) == pytest.approx(0.0, abs=1e-9)
+    wide, narrow = FeatureMoments().update(torch.randn(5, 4)), FeatureMoments().update(torch.randn(5, 3))
+    with pytest.raises(ConfigError, match="feature dimensions differ: 4 vs 3"):
+        fid_from_moments(wide, narrow)
+    many = FeatureMoments.from_features(torch.tensor(_features(16, 40, 6, 0, 1)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fid_from_moments(many, many)  # n > D: no warning
+    notes = []
+    inputs = MetricInputs(fake=FeatureSet(torch.tensor(_features(17, 20, 8, 0, 1))), real=FeatureSet(torch.tensor(_features(18, 30, 8, 0, 1))), note=notes.append)
+    compute_metrics(["fid"], inputs)
+    assert notes == []  # n > D: no note
+    spec = get_metric("fid")
+    assert [(o.key, o.higher_is_better) for o in spec.outputs] == [("fid", False)]  # lower is better
+    assert spec.real_moments_suffice and not need_kept_features(["fid"], bootstrap=0)  # statistics files; streamed moments
+
+
+def test_fid_prints_nothing(capfd):
+    a = FeatureMoments.from_features(torch.tensor(_features(19, 30, 4, 0, 1)))
+    fid_from_moments(a, a)
+    assert capfd.readouterr() == ("", "")
