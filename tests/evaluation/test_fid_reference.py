@@ -160,3 +160,10 @@ def test_fid_prints_nothing(capfd):
     a = FeatureMoments.from_features(torch.tensor(_features(19, 30, 4, 0, 1)))
     fid_from_moments(a, a)
     assert capfd.readouterr() == ("", "")
+
+
+def test_rank_deficiency_warning_names_the_caller():
+    few = FeatureMoments.from_features(torch.tensor(_features(20, 3, 5, 0, 1)))
+    with pytest.warns(UserWarning, match="rank-deficient") as record:
+        fid_from_moments(few, few)
+    assert record[0].filename == __file__  # points at the line that asked for the FID
