@@ -178,3 +178,47 @@ def test_kl_null_mean_is_the_chi_square_approximation():
     out = mode_coverage_test(torch.tensor([250, 250, 250, 250]), reference_probs=probs, seed=0)
     assert out["kl_null_mean"] == pytest.approx(3 / 2000, rel=0.15)
     assert out["kl"] == 0.0 and out["kl_p_value"] == 1.0
+
+
+def test_published_kl_is_against_the_data_for_ten_classes_only():
+    rng = np.random.default_rng(1)
+    train = rng.choice(5, size=1000, p=[0.4, 0.15, 0.15, 0.15, 0.15]).tolist()
+    fake = rng.choice(5, size=500).tolist()
+    out = compute_metrics(["modes"], _label_inputs(fake, train, k=5))
+    assert out["mode_kl"] == pytest.approx(stats.entropy(np.bincount(fake, minlength=5), np.full(5, 0.2)), rel=1e-9)
+    # the null's draws use seed 0 by default: a sample of the reference distribution, whose KL
+    # p-value depends on the draws
+    like_train = rng.choice(5, size=500, p=[0.4, 0.15, 0.15, 0.15, 0.15]).tolist()
+    out = compute_metrics(["modes"], _label_inputs(like_train, train, k=5))
+    counts = lambda labels: torch.tensor(np.bincount(labels, minlength=5))
+    by_seed = [mode_coverage_test(counts(like_train), reference_counts=counts(train), seed=s)["kl_p_value"] for s in (0, 1)]
+    assert by_seed[0] != by_seed[1] and out["mode_kl_p_value"] == by_seed[0]
+
+
+def test_one_generated_sample_and_rounded_probabilities():
+    one = mode_coverage_test(torch.tensor([1, 0]), reference_probs=torch.tensor([0.5, 0.5], dtype=torch.float64))
+    assert one["kl"] == pytest.approx(math.log(2)) and np.isfinite(one["kl_p_value"])
+    rounded = torch.tensor([0.5, 0.5 + 1e-12], dtype=torch.float64)  # a sum a rounding error above 1
+    assert rounded.numpy().sum() > 1
+    mode_coverage_test(torch.tensor([50, 50]), reference_probs=rounded)
+
+
+def test_no_sample_in_any_mode_has_no_kl_null():
+    out = mode_coverage_test(torch.tensor([0, 0, 0]), reference_probs=torch.full((3,), 0.3, dtype=torch.float64), n_total=50)
+    assert math.isnan(out["kl"]) and math.isnan(out["kl_null_mean"]) and math.isnan(out["kl_null_q99"])
+    assert out["dropped"] == ["0", "1", "2"] and out["flagged"]
+
+
+def test_kl_null_q99_is_the_chi_square_quantile():
+    """2 n KL(p_hat || p) is asymptotically chi-square with K - 1 degrees of freedom."""
+    probs = torch.full((4,), 0.25, dtype=torch.float64)
+    out = mode_coverage_test(torch.tensor([250, 250, 250, 250]), reference_probs=probs, seed=0)
+    assert out["kl_null_q99"] == pytest.approx(stats.chi2.ppf(0.99, 3) / 2000, rel=0.08)  # 1.04x with seed 0
+
+
+def test_modes_outputs_as_declared():
+    from gan_suite.evaluation.metrics.registry import get_metric
+
+    outputs = {o.key: (o.higher_is_better, o.scale) for o in get_metric("modes").outputs}
+    assert outputs["high_quality"] == (True, 100) and outputs["modes_covered"] == (True, 1)
+    assert outputs["mode_kl"][0] is False and outputs["modes_dropped"][0] is False
