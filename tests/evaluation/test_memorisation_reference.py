@@ -119,3 +119,8 @@ def test_report_puts_each_set_in_its_place():
     assert out["unauthentic_heldout"] == pytest.approx(unauthentic_share(torch.tensor(heldout), torch.tensor(train)))
     assert out["unauthentic_generated"] >= 0.25 > out["unauthentic_heldout"] - 0.25
     assert out["C_T"] == pytest.approx(_reference_ct(train, heldout, generated, tau=20 / 121)[0], rel=1e-9)
+
+
+def test_authenticity_takes_two_training_samples():
+    train = torch.tensor([[0.0], [1.0]])  # each one's nearest other sample is at 1
+    assert unauthentic_share(torch.tensor([[0.2], [3.0]]), train) == 0.5  # 0.2 < 1; 2.0 >= 1
