@@ -72,7 +72,7 @@ MODULES: dict[str, tuple[str, str]] = {
     "memorisation": (
         "gan_suite/evaluation/metrics/memorisation.py",
         "tests/evaluation/test_metrics_memorisation.py tests/evaluation/test_metric_wiring.py "
-        "tests/evaluation/test_memorisation_reference.py",
+        "tests/evaluation/test_memorisation_reference.py tests/evaluation/test_memorisation_copy_wiring.py",
     ),
     "report": ("gan_suite/benchmark/report.py", "tests/benchmark/test_report.py tests/benchmark/test_report_numbers.py"),
     "plots": ("gan_suite/benchmark/plots.py", "tests/benchmark/test_report.py"),
