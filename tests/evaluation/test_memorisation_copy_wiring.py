@@ -172,7 +172,7 @@ def test_the_interval_seed_is_the_evaluation_seed(grey):
     assert default["copy_excess_ci"] != seeded["copy_excess_ci"]
 
 
-@pytest.mark.parametrize("channels, flips_option, flips_used", [(3, None, True), (1, None, False), (3, False, False), (1, True, True)])
+@pytest.mark.parametrize("channels, flips_option, flips_used", [(3, None, True), (1, None, False), (4, None, False), (3, False, False), (1, True, True)])
 def test_mirrored_copies_count_where_flips_are_natural(channels, flips_option, flips_used):
     train_px = _images(16, channels, seed=4)
     fake_px = torch.cat([train_px[:8].flip(-1), _images(32, channels, seed=5)])
@@ -243,13 +243,16 @@ def test_labelled_sets_are_judged_against_their_own_class(two_classes):
     assert pooled["copy_rate"] > values["copy_rate"] + 0.1
 
 
-def test_stratification_needs_labels_on_both_sides(two_classes):
-    s = two_classes
-    unlabelled = FeatureSet(s["heldout"].features, pixels=s["heldout"].pixels)
-    values, _ = _run(s["fake"], s["train"], unlabelled, {"copy_quantile": 0.2})
+@pytest.mark.parametrize("unlabelled", ["heldout", "fake"])
+def test_stratification_needs_labels_on_both_sides(two_classes, unlabelled):
+    s = dict(two_classes)
+    s[unlabelled] = FeatureSet(s[unlabelled].features, pixels=s[unlabelled].pixels)
+    values, _ = _run(s["fake"], s["train"], s["heldout"], {"copy_quantile": 0.2})
     gen = _brute_distances(s["fake"].pixels, s["train"].pixels, 2, False)
     null = _brute_distances(s["heldout"].pixels, s["train"].pixels, 2, False)
     _assert_copy_test(values, _expected(gen, null, quantile=0.2))
+    verdict = values["verdicts"]["copying"]
+    assert verdict["null"] == "held-out real (100)" and isinstance(verdict["threshold_distance"], float)
 
 
 def test_leave_one_out_null_keeps_the_training_labels(two_classes):
@@ -260,6 +263,49 @@ def test_leave_one_out_null_keeps_the_training_labels(two_classes):
     _assert_copy_test(values, _expected(gen, null, s["fake"].labels.numpy(), s["train"].labels.numpy(), quantile=0.2))
     assert values["copy_rate_null"] == pytest.approx(2 / 9, rel=1e-12)  # r = round(0.2 * 9) of class 0's 8 training images
     assert values["verdicts"]["copying"]["null"].endswith(", per class of the classifier")
+
+
+def test_pixels_on_one_side_only_fall_back_to_features(grey):
+    train = FeatureSet(grey["train"].features)  # a training split without images
+    values, _ = _run(grey["fake"], train, grey["heldout"])
+    gen = _brute_feature_distances(grey["fake"].features, train.features)
+    null = _brute_feature_distances(grey["heldout"].features, train.features)
+    _assert_copy_test(values, _expected(gen, null))
+    assert values["verdicts"]["copying"]["space"] == "features (Euclidean)"
+
+
+@pytest.mark.parametrize("n_heldout", [1, 2])
+def test_set_level_statistics_need_two_held_out_samples(grey, n_heldout):
+    heldout = FeatureSet(grey["heldout"].features[:n_heldout])
+    values, _ = _run(FeatureSet(grey["fake"].features), FeatureSet(grey["train"].features), heldout)
+    assert values["verdicts"]["copying"]["n_null"] == n_heldout
+    assert ("C_T" in values) == (n_heldout == 2)
+
+
+def test_one_training_sample_is_enough_for_the_copy_test(grey):
+    fake, train = FeatureSet(grey["train"].features[:1].repeat(30, 1)), FeatureSet(grey["train"].features[:1])
+    values, _ = _run(fake, train, FeatureSet(grey["heldout"].features[:1]))
+    assert values["copy_rate"] == 1.0 and "C_T" not in values  # 30 exact copies of the only image
+
+
+def test_leave_one_out_null_of_two_training_samples(grey):
+    train = grey["train"].features[:2]
+    values, _ = _run(FeatureSet(torch.cat([train, _features(28, 14)])), FeatureSet(train))
+    assert values["verdicts"]["copying"]["n_null"] == 2
+    assert values["verdicts"]["copying"]["threshold_distance"] == pytest.approx(float((train[0] - train[1]).norm()), rel=1e-6)
+
+
+def test_gallery_title_tells_the_verdict(grey, monkeypatch):
+    import gan_suite.evaluation.metrics.gallery as gallery
+
+    titles = []
+    monkeypatch.setattr(gallery, "copy_gallery", lambda *args, title, **kwargs: titles.append(title) or "gallery.png")
+    copied, _ = _run(grey["fake"], grey["train"], grey["heldout"], out_dir="unused")
+    fresh_fake = FeatureSet(grey["fake"].features[8:], pixels=grey["fake"].pixels[8:])
+    fresh, _ = _run(fresh_fake, grey["train"], grey["heldout"], out_dir="unused")
+    assert copied["copying_flagged"] and not fresh["copying_flagged"]
+    assert titles[0].endswith("copying FLAGGED") and titles[1].endswith("copying not flagged")
+    assert titles[0].startswith(f"copy test: rate {copied['copy_rate']:.2%} (fresh data: 1.00%), p = ")
 
 
 def test_gallery_only_with_pictures_and_a_folder(grey, tmp_path):
@@ -286,4 +332,5 @@ def test_memorisation_declaration():
     assert spec.verdict == "copying_flagged" and spec.needs == {"train", "heldout", "pixels", "labels"}
     assert isinstance(spec.bootstrap, str)  # no resampling: the copy test has its own interval
     assert "memorisation" in default_metrics(EvaluationContext(extractor="mnist_classifier"))
+    assert "memorisation" in default_metrics(EvaluationContext(extractor="vgg16"))  # a plug-in extractor
     assert "memorisation" not in default_metrics(EvaluationContext(extractor="raw2d"))

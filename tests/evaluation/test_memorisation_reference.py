@@ -86,7 +86,7 @@ def test_a_cell_without_held_out_samples_has_no_weight():
     assert out["cells_used"] == used == 1 and out["C_T"] == pytest.approx(expected, rel=1e-9)
 
 
-@pytest.mark.parametrize("sizes, cells", [((100, 100, 100), 2), ((100, 200, 400), 2), ((400, 400, 39), 1), ((4000, 4000, 4000), 50)])
+@pytest.mark.parametrize("sizes, cells", [((100, 100, 100), 2), ((100, 200, 400), 2), ((400, 400, 39), 1), ((79, 79, 79), 1), ((80, 80, 80), 2), ((4000, 4000, 4000), 50)])
 def test_the_number_of_cells_shrinks_to_40_samples_per_cell(sizes, cells):
     rng = np.random.default_rng(4)
     train, heldout, generated = (rng.normal(size=(n, 2)) for n in sizes)
@@ -124,3 +124,80 @@ def test_report_puts_each_set_in_its_place():
 def test_authenticity_takes_two_training_samples():
     train = torch.tensor([[0.0], [1.0]])  # each one's nearest other sample is at 1
     assert unauthentic_share(torch.tensor([[0.2], [3.0]]), train) == 0.5  # 0.2 < 1; 2.0 >= 1
+    assert unauthentic_share(torch.tensor([[2.0]]), train) == 0.0  # exactly at the radius: authentic
+    with pytest.raises(ConfigError, match="need at least 1 rows, got 0"):
+        unauthentic_share(torch.zeros(0, 1), train)
+
+
+def test_c_t_takes_two_samples_of_each_set():
+    rng = np.random.default_rng(7)
+    train, heldout, generated = _sets(rng)
+    with pytest.raises(ConfigError, match="need at least 2 rows, got 1"):
+        _ct(train, heldout[:1], generated, n_cells=1)
+
+
+def test_a_cell_with_one_training_sample_counts():
+    rng = np.random.default_rng(8)
+    train, heldout, generated = _sets(rng, train=(100, 1))  # the second cell's only training sample
+    out = _ct(train, heldout, generated, n_cells=2)
+    expected, used = _reference_ct(train, heldout, generated, tau=0.2)
+    assert out["cells_used"] == used == 2 and out["C_T"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_distances_are_taken_within_each_cell():
+    """Each cell has a stray training sample by the other cell's border, so that generated
+    samples there are nearer to a training sample of the other cell than to any of their own."""
+    rng = np.random.default_rng(9)
+    cluster = lambda n, x, y=0.0, scale=1.0: rng.normal(scale=scale, size=(n, 2)) + np.array([x, y])
+    train = np.concatenate([cluster(50, -20), [[-2.0, 10.0]], cluster(50, 20), [[2.0, 0.0]]])
+    # held-out samples at distances 7-9 from their cell, between the strays' 5 and the 10 within
+    heldout = np.concatenate([cluster(35, -20), cluster(5, -12, -6, scale=0.3), cluster(35, 20), cluster(5, 12, -6, scale=0.3)])
+    near_b_stray, near_a_stray = cluster(5, -3.0, scale=0.1), cluster(5, 3.0, 10.0, scale=0.1)
+    generated = np.concatenate([cluster(40, -20), near_b_stray, cluster(40, 20), near_a_stray])
+    out = _ct(train, heldout, generated, n_cells=2)
+    expected, used = _reference_ct(train, heldout, generated, tau=20 / 90)
+    assert out["cells_used"] == used == 2 and out["C_T"] == pytest.approx(expected, rel=1e-9)
+    # across cells the strays would be the nearest: each cell's z-score would change
+    for side in (-1, 1):
+        q, h, t = (x[np.sign(x[:, 0]) == side] for x in (generated, heldout, train))
+        assert abs(_z(_nn(q, t), _nn(h, t)) - _z(_nn(q, train), _nn(h, train))) > 0.04
+
+
+class _RecordingKMeans:
+    """sklearn's KMeans, recording the arguments it was built with."""
+
+    built: list = []
+
+    def __init__(self, **kwargs):
+        from sklearn.cluster import KMeans
+
+        self.built.append(kwargs)
+        self._km = KMeans(**kwargs)
+
+    def fit_predict(self, x):
+        return self._km.fit_predict(x)
+
+    def predict(self, x):
+        return self._km.predict(x)
+
+
+def test_k_means_is_seeded_and_restarted_as_documented(monkeypatch):
+    import gan_suite.evaluation.metrics.memorisation as memorisation
+
+    monkeypatch.setattr(memorisation, "KMeans", _RecordingKMeans)
+    _RecordingKMeans.built = []
+    rng = np.random.default_rng(10)
+    train, heldout, generated = (torch.tensor(x) for x in _sets(rng))
+    data_copying_ct(train, heldout, generated, n_cells=2)
+    memorisation_report(train, heldout, generated, n_cells=2)
+    data_copying_ct(train, heldout, generated, n_cells=2, random_state=5)
+    assert _RecordingKMeans.built == [
+        {"n_clusters": 2, "n_init": 3, "random_state": 0}, {"n_clusters": 2, "n_init": 3, "random_state": 0},
+        {"n_clusters": 2, "n_init": 3, "random_state": 5},
+    ]
+
+
+def test_the_report_has_50_cells_by_default():
+    rng = np.random.default_rng(11)
+    train, heldout, generated = (torch.tensor(rng.normal(size=(2040, 2))) for _ in range(3))  # room for 51 cells
+    assert memorisation_report(train, heldout, generated)["n_cells"] == 50
