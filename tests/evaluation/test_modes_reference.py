@@ -222,3 +222,37 @@ def test_modes_outputs_as_declared():
     outputs = {o.key: (o.higher_is_better, o.scale) for o in get_metric("modes").outputs}
     assert outputs["high_quality"] == (True, 100) and outputs["modes_covered"] == (True, 1)
     assert outputs["mode_kl"][0] is False and outputs["modes_dropped"][0] is False
+
+
+def test_a_sample_at_exactly_n_std_is_not_high_quality():
+    # distances 3.0 and 2.5 are exact in float32: the rule is strictly within n_std * std
+    out = mixture_mode_metrics(torch.tensor([[3.0, 0.0], [0.0, 2.5]]), torch.zeros(1, 2), 1.0)
+    assert out["high_quality"] == 0.5 and out["histogram"].tolist() == [1]
+    with pytest.raises(ConfigError, match="mode centres: need at least 1 rows, got 0"):
+        mixture_mode_metrics(torch.zeros(2, 2), torch.zeros(0, 2), 1.0)
+
+
+def test_labels_beyond_the_last_class_are_refused():
+    with pytest.raises(ConfigError, match=r"must lie in \[0, 10\), got \[0, 15\]"):
+        label_mode_metrics(torch.tensor([0, 15]), 10)
+
+
+def test_a_mode_of_zero_probability_is_allowed():
+    out = mode_coverage_test(torch.tensor([5, 5, 0]), reference_probs=torch.tensor([0.5, 0.5, 0.0], dtype=torch.float64))
+    assert out["expected"] == [5.0, 5.0, 0.0] and out["dropped"] == [] and out["p_low"][2] == 1.0
+    exact_bound = mode_coverage_test(torch.tensor([4]), reference_probs=torch.tensor([1 + 1e-9], dtype=torch.float64))
+    assert exact_bound["observed"] == [4]  # a sum of exactly 1 + 1e-9 is within the tolerance
+
+
+def test_kl_p_value_counts_null_draws_tied_with_the_statistic():
+    # two samples in two equally likely modes: the draws are (1, 1) with KL 0 or (2, 0) / (0, 2)
+    # with KL log 2; the observed (1, 1) is tied with half of them, so p = (1 + 2000) / 2001
+    out = mode_coverage_test(torch.tensor([1, 1]), reference_probs=torch.tensor([0.5, 0.5], dtype=torch.float64))
+    assert out["kl"] == 0.0 and out["kl_p_value"] == 1.0
+
+
+def test_the_kl_null_is_drawn_with_seed_0_by_default():
+    gen, ref = torch.tensor([30, 18, 12]), torch.tensor([20, 20, 20])
+    default = mode_coverage_test(gen, reference_counts=ref)
+    assert default["kl_p_value"] == mode_coverage_test(gen, reference_counts=ref, seed=0)["kl_p_value"]
+    assert default["kl_p_value"] != mode_coverage_test(gen, reference_counts=ref, seed=1)["kl_p_value"]
