@@ -121,3 +121,8 @@ def test_cuda_matches_cpu():
     assert d_gpu.device.type == "cuda"
     assert (i_gpu.cpu() == i_cpu).float().mean() > 0.999
     torch.testing.assert_close(d_gpu.cpu(), d_cpu, rtol=1e-4, atol=1e-4)
+
+
+def test_no_queries_give_empty_results():
+    dists, idx = knn(torch.zeros(0, 3), torch.randn(5, 3), 2)
+    assert dists.shape == (0, 2) and idx.shape == (0, 2) and idx.dtype == torch.long

@@ -256,3 +256,21 @@ def test_the_kl_null_is_drawn_with_seed_0_by_default():
     default = mode_coverage_test(gen, reference_counts=ref)
     assert default["kl_p_value"] == mode_coverage_test(gen, reference_counts=ref, seed=0)["kl_p_value"]
     assert default["kl_p_value"] != mode_coverage_test(gen, reference_counts=ref, seed=1)["kl_p_value"]
+
+
+def test_negative_labels_are_refused():
+    with pytest.raises(ConfigError, match=r"must lie in \[0, 10\), got \[-1, 3\]"):
+        label_mode_metrics(torch.tensor([-1, 3]), 10)
+
+
+@pytest.mark.parametrize("missing", ["labels", "classes"])
+def test_labelled_metric_is_skipped_without_labels_or_classes(missing):
+    inputs = _label_inputs([0, 1, 2] * 10)
+    if missing == "labels":
+        inputs.fake = FeatureSet(inputs.fake.features)
+    else:
+        inputs.context = EvaluationContext(extractor="mnist_classifier", num_classes=None)
+    notes = []
+    inputs.note = notes.append
+    assert compute_metrics(["modes"], inputs) == {}
+    assert notes == ["modes skipped: no classifier labels for this data"]
