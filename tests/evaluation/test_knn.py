@@ -1,5 +1,7 @@
 """gan_suite.evaluation.metrics.knn against scikit-learn's brute-force search."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -126,3 +128,29 @@ def test_cuda_matches_cpu():
 def test_no_queries_give_empty_results():
     dists, idx = knn(torch.zeros(0, 3), torch.randn(5, 3), 2)
     assert dists.shape == (0, 2) and idx.shape == (0, 2) and idx.dtype == torch.long
+
+
+def test_default_block_holds_about_64_mb_whatever_the_sizes():
+    from gan_suite.evaluation.metrics.knn import _block_shape
+
+    for n_q, n_r in [(10**6, 10**6), (10**7, 50), (3, 10**8), (50_000, 50_000)]:
+        rows, cols = _block_shape(n_q, n_r, 4, None)
+        assert 1 <= rows <= n_q and 1 <= cols <= n_r and rows * cols * 4 <= 64 * 2**20
+        assert rows * cols * 4 > 32 * 2**20 or rows == n_q and (cols == n_r or cols == 2**24)
+
+
+def test_close_pairs_are_exact_to_float32_rounding():
+    # unit-norm references and queries at d^2 / (|q|^2 + |r|^2) from 1e-6 to 9.5e-3: the matmul
+    # form loses ~1e-7 of d^2 ~ 2 to cancellation (a relative error of 1e-5 at d^2 = 0.02 and far
+    # more below); recomputed as ||q - r||^2 they are exact to float32 rounding
+    g = torch.Generator().manual_seed(11)
+    refs = torch.nn.functional.normalize(torch.randn(300, 16, generator=g, dtype=torch.float64), dim=1)
+    direction = torch.randn(300, 16, generator=g, dtype=torch.float64)
+    direction = torch.nn.functional.normalize(direction - (direction * refs).sum(1, keepdim=True) * refs, dim=1)
+    ratio = torch.cat([torch.logspace(-6, -2.3, 100, dtype=torch.float64), torch.linspace(5.2e-3, 9.5e-3, 200, dtype=torch.float64)])
+    d_sq = 2 * ratio / (1 - ratio)  # so that d^2 / (2 + d^2) = ratio
+    queries = (refs + direction * d_sq.sqrt().unsqueeze(1)).float()
+    dist, idx = knn(queries, refs.float(), 1)
+    assert torch.equal(idx[:, 0], torch.arange(300))
+    exact = (queries.double() - refs.float().double()).norm(dim=1)
+    assert ((dist[:, 0].double() - exact).abs() / exact).max() < 1e-6
