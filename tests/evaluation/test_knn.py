@@ -154,3 +154,16 @@ def test_close_pairs_are_exact_to_float32_rounding():
     assert torch.equal(idx[:, 0], torch.arange(300))
     exact = (queries.double() - refs.float().double()).norm(dim=1)
     assert ((dist[:, 0].double() - exact).abs() / exact).max() < 1e-6
+
+
+def test_more_neighbours_than_query_rows_across_column_blocks():
+    a, b = _data(2, 5000, 3, seed=12)
+    dists, idx = knn(a, b, 5, chunk_bytes=16_384)  # blocks of 2 rows x 1024 columns
+    expected = torch.cdist(a, b).topk(5, dim=1, largest=False)
+    assert torch.equal(idx, expected.indices) and torch.allclose(dists, expected.values, rtol=1e-12)
+
+
+def test_zero_neighbours_are_refused():
+    a, b = _data(3, 5, 2)
+    with pytest.raises(ConfigError, match="k=0 nearest neighbours need more than 5 reference points"):
+        knn(a, b, 0)
