@@ -55,7 +55,8 @@ def test_coverage_test_kl_against_a_sample_uses_half_a_count_per_mode():
 
 @pytest.mark.parametrize(
     "counts, match",
-    [([1, 1, 1], r"reference_counts must be \[2\]"), ([-1, 3], "non-negative"), ([0, 0], "positive sum")],
+    [([1, 1, 1], r"reference_counts must be \[2\]"), ([4], r"reference_counts must be \[2\]"), ([-1, 3], "non-negative"),
+     ([0, 0], "positive sum")],
 )
 def test_bad_reference_counts(counts, match):
     with pytest.raises(ConfigError, match=match):
@@ -67,11 +68,12 @@ def test_label_metrics_with_a_data_histogram():
     for hist in (torch.tensor([0.5, 0.25, 0.25]), torch.tensor([2.0, 1.0, 1.0])):  # probabilities or counts
         out = label_mode_metrics(gen, 3, data_hist=hist)
         assert out["kl"] == pytest.approx(stats.entropy([2, 1, 3], [0.5, 0.25, 0.25]), rel=1e-12)
-    for bad in (torch.tensor([0.5, 0.5]), torch.tensor([1.0, -0.5, 0.5]), torch.zeros(3)):
+    for bad in (torch.tensor([0.5, 0.5]), torch.full((4,), 0.25), torch.tensor([1.0, -0.5, 0.5]), torch.zeros(3)):
         with pytest.raises(ConfigError, match=r"data_hist must be \[3\] non-negative with a positive sum"):
             label_mode_metrics(gen, 3, data_hist=bad)
     with pytest.raises(ConfigError, match="generated labels must be a non-empty integer tensor"):
         label_mode_metrics(torch.tensor([], dtype=torch.long), 3)
+    assert label_mode_metrics(torch.tensor([0, 0, 1]), 3)["modes_covered"] == 2  # one sample covers a class
 
 
 def test_mode_names():
@@ -198,6 +200,7 @@ def test_published_kl_is_against_the_data_for_ten_classes_only():
 def test_one_generated_sample_and_rounded_probabilities():
     one = mode_coverage_test(torch.tensor([1, 0]), reference_probs=torch.tensor([0.5, 0.5], dtype=torch.float64))
     assert one["kl"] == pytest.approx(math.log(2)) and np.isfinite(one["kl_p_value"])
+    assert one["kl_null_q99"] == pytest.approx(math.log(2))  # every one-sample draw has KL log 2
     rounded = torch.tensor([0.5, 0.5 + 1e-12], dtype=torch.float64)  # a sum a rounding error above 1
     assert rounded.numpy().sum() > 1
     mode_coverage_test(torch.tensor([50, 50]), reference_probs=rounded)
