@@ -167,3 +167,27 @@ def test_zero_neighbours_are_refused():
     a, b = _data(3, 5, 2)
     with pytest.raises(ConfigError, match="k=0 nearest neighbours need more than 5 reference points"):
         knn(a, b, 0)
+
+
+def test_every_reference_may_be_a_neighbour():
+    a, b = _data(4, 6, 3, seed=13)
+    dists, idx = knn(a, b, 6)
+    assert torch.equal(idx, torch.cdist(a, b).argsort(1))
+    _, own = knn(b, b, 5, exclude_self=True)
+    assert all(i not in row for i, row in enumerate(own.tolist())) and all(len(set(row)) == 5 for row in own.tolist())
+
+
+def test_balls_are_closed_and_no_wider():
+    x = torch.tensor([[0.0], [6.0]])
+    radii = torch.tensor([1.0, 3.0])
+    q = torch.tensor([[9.0], [9.1], [-1.05]])  # on ball 1's boundary; 0.1 beyond it; 0.05 beyond ball 0's
+    assert any_within_radii(q, x, radii).tolist() == [True, False, False]
+    assert count_within_radii(q, x, radii).tolist() == [1, 0, 0]
+
+
+def test_bad_shapes_are_one_line_errors():
+    a, b = _data(10, 5, 3)
+    with pytest.raises(ConfigError, match=r"radii must have shape \[5\], got \(6,\)"):
+        count_within_radii(a, b, torch.ones(6))
+    with pytest.raises(ConfigError, match=r"expected a 2-D \[N, D\] feature tensor, got shape \(10,\)"):
+        knn(a[:, 0], b, 1)
