@@ -196,3 +196,22 @@ def test_sample_pictures_show_each_finished_seed_in_seed_order(bench):
         assert greys == [40 * s for s in finished], variant
         columns = [np.nonzero((pixels == 40 * s).all(axis=2))[1].mean() for s in finished]
         assert columns == sorted(columns), f"{variant}: pictures not in seed order"
+
+
+def _runs(mask_1d):
+    """Number of runs of consecutive True values in a 1-D bool array."""
+    padded = np.concatenate([[False], mask_1d, [False]])
+    return int((padded[1:] & ~padded[:-1]).sum())
+
+
+def test_seed_picture_draws_an_interval_for_each_of_our_variants_with_several_seeds(bench):
+    out, _ = bench
+    pixels = _pixels(write_report(str(out), wandb=False)["seeds.png"])
+    red = (np.abs(pixels - np.asarray((214, 39, 40))).max(axis=2) <= 10)  # the 95% intervals
+    columns = red.any(axis=0)
+    # three metric panels, each with an interval for non_saturating (3 seeds) and hinge_pack2 (2);
+    # none for wgan_gp (one seed) nor for the published rows, which have no seeds
+    assert _runs(columns) == 6
+    assert (red.sum(axis=0)[columns] >= 5).all()  # lines with a length, not points
+    dots = _count(pixels, (76, 146, 195), tolerance=12)  # tab:blue at alpha 0.8 on white
+    assert dots > 50
