@@ -191,3 +191,21 @@ def test_bad_shapes_are_one_line_errors():
         count_within_radii(a, b, torch.ones(6))
     with pytest.raises(ConfigError, match=r"expected a 2-D \[N, D\] feature tensor, got shape \(10,\)"):
         knn(a[:, 0], b, 1)
+
+
+def test_self_pairs_are_excluded_in_every_block():
+    # float32, 2 MB blocks: 512 query rows by 1024 columns, so the query block at row 512 meets
+    # its own points in the column block at 0, which it does not start
+    x = torch.randn(1500, 3, generator=torch.Generator().manual_seed(14))
+    radius = kth_nn_radius(x, 3, chunk_bytes=2**21)
+    d = torch.cdist(x.double(), x.double())
+    d.fill_diagonal_(float("inf"))
+    assert torch.allclose(radius.double(), d.sort(1).values[:, 2], rtol=1e-5, atol=1e-6)
+
+
+def test_more_bad_inputs_are_one_line_errors():
+    a, b = _data(3, 5, 2)
+    with pytest.raises(ConfigError, match="exclude_self needs queries == refs, got 3 and 5 rows"):
+        knn(a, b, 1, exclude_self=True)
+    with pytest.raises(ConfigError, match=r"expected a 2-D \[N, D\] feature tensor, got shape \(3, 2, 1\)"):
+        knn(a[..., None], b, 1)
