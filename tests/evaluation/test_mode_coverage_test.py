@@ -73,6 +73,15 @@ def test_bad_references_are_one_line_errors():
         mode_coverage_test(torch.tensor([0, 0]), reference_probs=torch.tensor([0.5, 0.5]))
 
 
+@pytest.mark.parametrize("counts", [torch.tensor([5, -1, 3]), torch.tensor([5.0, 1.5, 3.0]), torch.tensor([[5, 1, 3]])])
+@pytest.mark.parametrize("reference", ["counts", "probs"])
+def test_bad_generated_counts_are_one_line_errors(counts, reference):
+    # a negative, fractional or two-dimensional histogram is a caller's bug, not a mode verdict
+    kwargs = {"reference_counts": torch.tensor([4, 4, 4])} if reference == "counts" else {"reference_probs": torch.full((3,), 0.3)}
+    with pytest.raises(ConfigError, match="gen_counts must be one count per mode"):
+        mode_coverage_test(counts, **kwargs)
+
+
 def test_samples_outside_every_mode_drop_every_mode():
     # 200 samples, none within reach of a mode: total collapse, not an error
     out = mode_coverage_test(torch.tensor([0, 0, 0, 0]), reference_probs=torch.full((4,), 0.24, dtype=torch.float64), n_total=200)

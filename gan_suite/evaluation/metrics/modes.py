@@ -192,6 +192,8 @@ def mode_coverage_test(
     from scipy.stats import binom
 
     g = gen_counts.detach().cpu().double().numpy()
+    if g.ndim != 1 or (g < 0).any() or (g != np.round(g)).any():
+        raise ConfigError(f"gen_counts must be one count per mode, [K] non-negative integers; got shape {list(g.shape)}")
     k = len(g)
     names = mode_names or [str(i) for i in range(k)]
     n = g.sum()
