@@ -44,6 +44,36 @@ def dcgan_init_(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+class MapProjection(nn.ConvTranspose2d):
+    """G's first layer: a transposed convolution of z [N, C_in, 1, 1] to [N, C_out, s0, s0].
+
+    On a 1 x 1 input with stride 1 and no padding it is one matrix product
+    [N, C_in] @ [C_in, C_out * s0 * s0]. torch's convolution kernels take several times longer for
+    it on a CPU, its weight gradient most of all, so it runs as that product with the layer's own
+    weight (same parameters, state dict and hooks; the same values up to rounding). Any other
+    input goes through ``nn.ConvTranspose2d``.
+    """
+
+    def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[-2:] != (1, 1) or output_size is not None or self.bias is not None:
+            return super().forward(x, output_size)
+        return (x.flatten(1) @ self.weight.flatten(1)).view(x.shape[0], self.out_channels, *self.kernel_size)
+
+
+class WholeMapConv2d(nn.Conv2d):
+    """D's last layer: a convolution whose kernel covers the whole map, [N, C, s0, s0] -> [N, 1, 1, 1].
+
+    With one output channel, no padding and an input of the kernel's size it is the dot product of
+    each flattened map with the flattened weight, run as one matrix-vector product for the
+    reason :class:`MapProjection` gives. Any other input goes through ``nn.Conv2d``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[-2:] != self.kernel_size or self.out_channels != 1 or self.bias is not None:
+            return super().forward(x)
+        return (x.reshape(x.shape[0], -1) @ self.weight.reshape(-1)).view(x.shape[0], 1, 1, 1)
+
+
 def _norm(kind: str, channels: int) -> nn.Module:
     if kind == "batch":
         return nn.BatchNorm2d(channels)
@@ -74,7 +104,7 @@ class DCGANGenerator(RebuildableMixin, nn.Module):
         self.condition = NoiseWithLabel(num_classes) if num_classes else None
         c = width * 2 ** (n - 1)
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(latent_dim + (CLASS_EMBED_DIM if num_classes else 0), c, s0, 1, 0, bias=False),  # -> [c, s0, s0]
+            MapProjection(latent_dim + (CLASS_EMBED_DIM if num_classes else 0), c, s0, 1, 0, bias=False),  # -> [c, s0, s0]
             nn.BatchNorm2d(c),
             nn.ReLU(True),
         ]
@@ -118,7 +148,7 @@ class DCGANDiscriminator(RebuildableMixin, nn.Module):
         for _ in range(n - 1):
             layers += [nn.Conv2d(c, c * 2, 4, 2, 1, bias=False), _norm(norm, c * 2), nn.LeakyReLU(0.2, True)]
             c *= 2
-        layers.append(nn.Conv2d(c, 1, s0, 1, 0, bias=False))  # [c, s0, s0] -> [1, 1, 1]
+        layers.append(WholeMapConv2d(c, 1, s0, 1, 0, bias=False))  # [c, s0, s0] -> [1, 1, 1]
         self.net = nn.Sequential(*layers)
         self.projection = ProjectionHead(num_classes, c * s0 * s0) if num_classes else None
         dcgan_init_(self)

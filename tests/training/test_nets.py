@@ -5,6 +5,7 @@ import torch
 from scipy import stats
 
 from gan_suite.errors import ConfigError
+from gan_suite.nets.dcgan import MapProjection, WholeMapConv2d
 from gan_suite.nets import DCGANDiscriminator, DCGANGenerator, Maxout, MaxoutDiscriminator, MLPGenerator, build_from_spec
 
 
@@ -213,7 +214,8 @@ def _layer(m: torch.nn.Module):
     """A layer as (kind, channels in, channels out, kernel, stride, padding) or (kind, parameter)."""
     if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
         assert m.bias is None
-        return (type(m).__name__, m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0], m.padding[0])
+        kind = "ConvTranspose2d" if isinstance(m, torch.nn.ConvTranspose2d) else "Conv2d"  # MapProjection, WholeMapConv2d
+        return (kind, m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0], m.padding[0])
     if isinstance(m, torch.nn.BatchNorm2d):
         return ("BatchNorm2d", m.num_features)
     if isinstance(m, torch.nn.GroupNorm):
@@ -301,3 +303,67 @@ def test_dcgan_defaults_are_radfords_64px_networks():
         ("BatchNorm2d", 256), ("Conv2d", 256, 512, 4, 2, 1), ("BatchNorm2d", 512), ("Conv2d", 512, 1, 4, 1, 0),
     ]
     assert g.num_classes == 0 and d.num_classes == 0 and d.pack == 1 and g.latent_dim == 100
+
+
+def _torch_twin(layer):
+    """The same layer as torch's own module, sharing nothing: a reference for the GEMM forms."""
+    cls = torch.nn.ConvTranspose2d if isinstance(layer, torch.nn.ConvTranspose2d) else torch.nn.Conv2d
+    twin = cls(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding, bias=layer.bias is not None)
+    twin.load_state_dict(layer.state_dict())
+    return twin.double()
+
+
+def _values_and_gradients(layer, x, upstream):
+    x = x.clone().requires_grad_(True)
+    out = layer(x)
+    grads = torch.autograd.grad(out, [x, layer.weight], upstream)
+    return out, *grads
+
+
+@pytest.mark.parametrize("size", [28, 32, 64])
+@pytest.mark.parametrize("num_classes", [0, 10])
+def test_gemm_layers_equal_torch_convolutions_with_gradients(size, num_classes):
+    # G's first layer as one matrix product and D's last as a dot product: the same values and
+    # gradients (input and weight) as torch's transposed convolution and convolution, float64
+    torch.manual_seed(size + num_classes)
+    g = DCGANGenerator(latent_dim=12, image_size=size, channels=3, width=4, num_classes=num_classes).double()
+    d = DCGANDiscriminator(image_size=size, channels=3, width=4, num_classes=num_classes).double()
+    first, last = g.net[0], d.net[-1]
+    assert isinstance(first, MapProjection) and isinstance(last, WholeMapConv2d)
+    s0 = first.kernel_size[0]
+    z = torch.randn(5, first.in_channels, 1, 1, dtype=torch.float64)
+    phi = torch.randn(5, last.in_channels, s0, s0, dtype=torch.float64)
+    for layer, x, out_shape in ((first, z, (5, first.out_channels, s0, s0)), (last, phi, (5, 1, 1, 1))):
+        upstream = torch.randn(out_shape, dtype=torch.float64)
+        ours, reference = _values_and_gradients(layer, x, upstream), _values_and_gradients(_torch_twin(layer), x, upstream)
+        assert ours[0].shape == out_shape
+        for a, b in zip(ours, reference):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_gemm_layers_fall_back_to_torch_on_other_inputs():
+    torch.manual_seed(0)
+    first = MapProjection(6, 4, 7, 1, 0, bias=False).double()
+    last = WholeMapConv2d(6, 1, 7, 1, 0, bias=False).double()
+    wide = MapProjection(6, 4, 7, 1, 0, bias=True).double()
+    two_out = WholeMapConv2d(6, 2, 7, 1, 0, bias=False).double()
+    cases = [
+        (first, torch.randn(3, 6, 2, 2, dtype=torch.float64)),  # a 2 x 2 map: a real transposed convolution
+        (last, torch.randn(3, 6, 9, 9, dtype=torch.float64)),  # a map larger than the kernel
+        (wide, torch.randn(3, 6, 1, 1, dtype=torch.float64)),  # with a bias
+        (two_out, torch.randn(3, 6, 7, 7, dtype=torch.float64)),  # two output channels
+    ]
+    for layer, x in cases:
+        torch.testing.assert_close(layer(x), _torch_twin(layer)(x), rtol=1e-12, atol=1e-12)
+
+
+def test_gemm_layers_keep_torch_state_dicts_and_hooks():
+    g = DCGANGenerator(latent_dim=10, image_size=28, channels=1, width=4)
+    d = DCGANDiscriminator(image_size=28, channels=1, width=4)
+    assert list(g.state_dict()) == ["net.0.weight"] + [k for k in g.state_dict() if not k.startswith("net.0.")]
+    assert "net.5.weight" in d.state_dict() and d.state_dict()["net.5.weight"].shape == (1, 8, 7, 7)
+    seen = []
+    g.net[0].register_forward_hook(lambda mod, inp, out: seen.append(("G", tuple(out.shape))))
+    d.net[-1].register_forward_hook(lambda mod, inp, out: seen.append(("D", tuple(out.shape))))
+    d(g(torch.randn(2, 10)))
+    assert seen == [("G", (2, 8, 7, 7)), ("D", (2, 1, 1, 1))]
