@@ -29,24 +29,12 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from common import load, machine  # noqa: E402
-from plain_loop import CASES, Case, PlainLoop, _adam  # noqa: E402
+from plain_loop import CASES, Case, PlainLoop  # noqa: E402
 
-from gan_suite.nets import DCGANDiscriminator, DCGANGenerator  # noqa: E402
 from gan_suite.nets.dcgan import MapProjection, WholeMapConv2d  # noqa: E402
 
 
-def _quickstart_now() -> Case:
-    from gan_suite.data import MNISTBundled
-
-    first = CASES["quickstart"]()
-    return Case(
-        "quickstart", "DCGAN 28px latent 32, G 32, D 16 (configs/quickstart.yaml), least squares, Adam 1e-3 (0, 0.99), B=32",
-        lambda: (DCGANGenerator(32, 28, 1, 32), DCGANDiscriminator(28, 1, 16, "batch", 1)), _adam(1e-3, (0.0, 0.99)), 32,
-        first.model, lambda **kw: MNISTBundled(image_size=28, batch_size=32, **kw), loss="least_squares", conv=True,
-    )
-
-
-BENCH_CASES = {"quickstart": _quickstart_now, "first-quickstart": CASES["quickstart"], "dcgan64": CASES["dcgan64"]}
+BENCH_CASES = {"quickstart": CASES["current-quickstart"], "first-quickstart": CASES["quickstart"], "dcgan64": CASES["dcgan64"]}
 
 
 def with_torch_layers(net: nn.Module) -> nn.Module:

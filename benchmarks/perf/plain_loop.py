@@ -95,6 +95,27 @@ def _quickstart() -> Case:
     )
 
 
+def _current_quickstart() -> Case:
+    """``configs/quickstart.yaml``'s networks and optimizers: DCGAN 28 px, latent 32, G 32, D 16,
+    least squares, Adam 1e-3 (0, 0.99), batch 32."""
+    from gan_suite.data import MNISTBundled
+    from gan_suite.models import DCGAN
+
+    nets = dict(image_size=28, channels=1, latent_dim=32, g_width=32, d_width=16)
+    adam = _adam(1e-3, (0.0, 0.99))
+
+    def make_nets():
+        return DCGANGenerator(32, 28, 1, 32), DCGANDiscriminator(28, 1, 16, "batch", 1)
+
+    def model(**options):
+        return DCGAN(**nets, loss="least_squares", g_optimizer=adam, d_optimizer=adam, **options)
+
+    return Case(
+        "current-quickstart", "DCGAN 28px latent 32, G 32, D 16 (configs/quickstart.yaml), least squares, Adam 1e-3 (0, 0.99), B=32",
+        make_nets, adam, 32, model, lambda **kw: MNISTBundled(image_size=28, batch_size=32, **kw), loss="least_squares", conv=True,
+    )
+
+
 def _dcgan64() -> Case:
     """DCGAN at 64 px (Radford et al. 2016: widths 64, batch 128, Adam 2e-4 (0.5, 0.999)) on the
     bundled MNIST digits resized to 64 x 64, 1 channel (the only 64 px data that needs no download)."""
@@ -177,7 +198,7 @@ def _tiny() -> Case:
 
 
 CASES: dict[str, Callable[[], Case]] = {
-    "quickstart": _quickstart, "dcgan64": _dcgan64, "goodfellow": _goodfellow, "ring8": _ring8, "tiny": _tiny,
+    "quickstart": _quickstart, "current-quickstart": _current_quickstart, "dcgan64": _dcgan64, "goodfellow": _goodfellow, "ring8": _ring8, "tiny": _tiny,
 }
 
 
@@ -200,13 +221,16 @@ class PlainLoop:
         bf16: forward passes under ``torch.autocast(device, torch.bfloat16)``.
         fused: fused optimizer kernels (``fused=True``, CUDA); foreach: the foreach kernels.
         compile: ``torch.compile`` G and D.
+        reuse_fakes: G's update backpropagates through the last D update's fakes (generated with
+            gradients there) instead of generating a new batch, as ``GANModule(reuse_fakes=True)``.
     """
 
     def __init__(
         self, case: Case, device: str = "cpu", seed: int = 0, channels_last: bool = False, bf16: bool = False,
-        fused: Optional[bool] = None, foreach: Optional[bool] = None, compile: bool = False,
+        fused: Optional[bool] = None, foreach: Optional[bool] = None, compile: bool = False, reuse_fakes: bool = False,
     ) -> None:
         torch.manual_seed(seed)
+        self.reuse_fakes = reuse_fakes
         self.case, self.device = case, torch.device(device)
         self.G, self.D = (m.to(self.device) for m in case.make_nets())
         self.memory_format = torch.channels_last if channels_last and case.conv else torch.contiguous_format
@@ -245,25 +269,27 @@ class PlainLoop:
     def step(self) -> None:
         """One training step: k D updates, one G update."""
         B, n = self.case.batch, self.data.shape[0]
-        for _ in range(self.case.k):
+        for i in range(self.case.k):
             real = self.data[torch.randint(n, (B,), device=self.device)]
             if real.dim() == 4:
                 real = real.contiguous(memory_format=self.memory_format)
             z = torch.randn(B, self.latent_dim, device=self.device)
+            keep = self.reuse_fakes and i == self.case.k - 1
             with self._autocast():
-                with torch.no_grad():
+                with torch.set_grad_enabled(keep):
                     fake = self.g_fwd(z)
-                loss_d = self.loss.discriminator(self.d_fwd(real), self.d_fwd(fake))
+                loss_d = self.loss.discriminator(self.d_fwd(real), self.d_fwd(fake.detach()))
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.opt_d.step()
             if self.sched_d is not None:
                 self.sched_d.step()
-        z = torch.randn(B, self.latent_dim, device=self.device)
+        if not self.reuse_fakes:
+            z = torch.randn(B, self.latent_dim, device=self.device)
         for p in self.D.parameters():
             p.requires_grad_(False)
         with self._autocast():
-            loss_g = self.loss.generator(self.d_fwd(self.g_fwd(z)))
+            loss_g = self.loss.generator(self.d_fwd(fake if self.reuse_fakes else self.g_fwd(z)))
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()

@@ -39,6 +39,7 @@ before/after comparisons in one run. Options:
   fused          fused optimizer kernels (both sides)
   foreach        foreach optimizer kernels (both sides; torch's default on CUDA)
   compile        torch.compile of G and D (both sides)
+  reuse_fakes    G's update reuses the last D update's fakes: one G forward fewer (both sides)
 
 Examples:
   python benchmarks/perf/train_step.py                       # CPU, the three cases
@@ -66,7 +67,7 @@ from common import load, machine  # noqa: E402
 from plain_loop import CASES, PlainLoop  # noqa: E402
 
 LIGHTNING_ONLY = {"log", "device_cache", "nocheck"}
-COMPUTE_OPTIONS = {"channels_last", "bf16", "fused", "foreach", "compile"}
+COMPUTE_OPTIONS = {"channels_last", "bf16", "fused", "foreach", "compile", "reuse_fakes"}
 DEFAULT_VARIANTS = ["lightning", "lightning+log", "lightning+device_cache", "lightning+device_cache+nocheck", "floor"]
 GPU_VARIANTS = [
     "lightning", "lightning+log", "lightning+nocheck", "lightning+device_cache", "lightning+device_cache+nocheck",
@@ -140,7 +141,7 @@ class PlainRunner:
         self.loop = PlainLoop(
             case, device, channels_last="channels_last" in options, bf16="bf16" in options,
             fused=True if "fused" in options else None, foreach=True if "foreach" in options else None,
-            compile="compile" in options,
+            compile="compile" in options, reuse_fakes="reuse_fakes" in options,
         )
         self.steps(10 if "compile" in options else 3)  # first allocations (and compilation)
 
@@ -175,6 +176,8 @@ def model_options(options: frozenset, conv: bool) -> dict:
         out["optimizer_kernels"] = "fused"
     if "foreach" in options:
         out["optimizer_kernels"] = "foreach"
+    if "reuse_fakes" in options:
+        out["reuse_fakes"] = True
     return out
 
 

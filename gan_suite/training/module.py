@@ -105,6 +105,10 @@ class GANModule(pl.LightningModule):
         uniformly from the step's noise stream.
         loss: 'minimax', 'non_saturating', 'least_squares', 'hinge' or 'wgan_gp'.
         d_steps: discriminator updates per generator update (k).
+        reuse_fakes: G's update backpropagates through the fakes of the step's last D update
+            (generated with gradients there, then detached for D) instead of generating a new
+            batch: one forward pass of G fewer per step. G's update then sees fakes that D has
+            just been trained on, conditioned on that D minibatch's labels.
         gp_weight: weight lambda of the gradient penalty (wgan_gp).
         g_optimizer, d_optimizer: callables ``params -> Optimizer`` (default Adam 2e-4, (0.5, 0.999)).
         g_scheduler, d_scheduler: callables ``optimizer -> LRScheduler``, stepped once per
@@ -143,6 +147,7 @@ class GANModule(pl.LightningModule):
         discriminator: nn.Module,
         loss: str = "non_saturating",
         d_steps: int = 1,
+        reuse_fakes: bool = False,
         gp_weight: float = 10.0,
         g_optimizer: Optional[OptimizerFactory] = ADAM_DCGAN,
         d_optimizer: Optional[OptimizerFactory] = ADAM_DCGAN,
@@ -198,6 +203,7 @@ class GANModule(pl.LightningModule):
         self.loss_fn: GANLoss = get_loss(loss)
         self.loss_name = loss
         self.d_steps = d_steps
+        self.reuse_fakes = reuse_fakes
         self.gp_weight = gp_weight
         self._g_optimizer_factory = optimizer_factory(g_optimizer if g_optimizer is not None else ADAM_DCGAN)
         self._d_optimizer_factory = optimizer_factory(d_optimizer if d_optimizer is not None else ADAM_DCGAN)
@@ -400,11 +406,13 @@ class GANModule(pl.LightningModule):
         minibatch = real_all.shape[self._batch_axis] // self.d_steps
 
         labels_split = labels_all.split(minibatch) if labels_all is not None else [None] * self.d_steps
-        for real, labels in zip(real_all.split(minibatch, dim=self._batch_axis), labels_split):
-            d_stats = self._discriminator_update(real, labels, opt_d, check, log_now)
+        kept = None
+        for i, (real, labels) in enumerate(zip(real_all.split(minibatch, dim=self._batch_axis), labels_split)):
+            keep = self.reuse_fakes and i == self.d_steps - 1
+            d_stats, kept = self._discriminator_update(real, labels, opt_d, check, log_now, keep)
             if sched_d is not None:
                 sched_d.step()
-        g_stats = self._generator_update(minibatch, opt_g, check, log_now)
+        g_stats = self._generator_update(minibatch, opt_g, check, log_now, kept)
         if sched_g is not None:
             sched_g.step()
         if self.generator_ema is not None:
@@ -415,9 +423,16 @@ class GANModule(pl.LightningModule):
             self.log_dict(losses, on_step=True, prog_bar=True)
             self.log_dict({**d_stats, **g_stats, "iteration": float(self.iteration)}, on_step=True)
 
-    def _discriminator_update(self, real: torch.Tensor, labels: Optional[torch.Tensor], opt_d, check: bool, log_now: bool) -> dict:
-        with torch.no_grad():
-            fake = conditioned(self.generator, self.sample_noise(real.shape[self._batch_axis]), labels)
+    def _discriminator_update(self, real: torch.Tensor, labels: Optional[torch.Tensor], opt_d, check: bool, log_now: bool, keep_fakes: bool = False):
+        """One D update on ``real`` and fresh fakes; returns (stats, (fakes, labels) with G's graph when ``keep_fakes``, else None)."""
+        noise = self.sample_noise(real.shape[self._batch_axis])
+        kept = None
+        if keep_fakes:
+            kept = (conditioned(self._generator_for_update(), noise, labels), labels)
+            fake = kept[0].detach()
+        else:
+            with torch.no_grad():
+                fake = conditioned(self.generator, noise, labels)
         mix = self._sample_mix(real) if self.loss_fn.gradient_penalty else None
         real_out, fake_out, penalty = self._discriminator_pass()(real, fake, mix, labels)
         loss_d = self._loss_d(real_out, fake_out)  # scalar, or [S] for stacked seeds
@@ -438,14 +453,20 @@ class GANModule(pl.LightningModule):
                 stats.update(loss_d=loss_d.detach().mean(), d_real=self.to_score(real_out).mean(), d_fake=self.to_score(fake_out).mean())
                 if penalty is not None:
                     stats["gradient_penalty"] = penalty.detach().mean()
-        return stats
+        return stats, kept
 
-    def _generator_update(self, n: int, opt_g, check: bool, log_now: bool) -> dict:
-        z = self.sample_noise(n)
-        labels = self.sample_labels(n) if self.num_classes else None
+    def _generator_update(self, n: int, opt_g, check: bool, log_now: bool, kept=None) -> dict:
+        """One G update on n fresh fakes, or on ``kept`` = (fakes with G's graph, their labels)."""
+        if kept is None:
+            z = self.sample_noise(n)
+            labels = self.sample_labels(n) if self.num_classes else None
+        else:
+            fake, labels = kept
         self.toggle_optimizer(opt_g)  # freezes D's parameters: no D gradients are computed
         try:
-            fake_out = conditioned(self.discriminator, conditioned(self._generator_for_update(), z, labels), labels)
+            if kept is None:
+                fake = conditioned(self._generator_for_update(), z, labels)
+            fake_out = conditioned(self.discriminator, fake, labels)
             loss_g = self._loss_g(fake_out)  # scalar, or [S] for stacked seeds
             if check:
                 self._raise_if_nonfinite(loss_g, "generator loss")

@@ -1,7 +1,7 @@
 """Trains a small GAN with the gan_ddp strategy (or one process) and saves each rank's state.
 
 Run as a script (Lightning's popen launcher re-executes it for rank 1):
-    python tests/training/ddp_run.py OUT_DIR DEVICES BATCH STEPS RANK_INVARIANT(0/1) [LOSS] [mlp|dcgan] [eval|no] [NUM_NODES]
+    python tests/training/ddp_run.py OUT_DIR DEVICES BATCH STEPS RANK_INVARIANT(0/1) [LOSS] [mlp|dcgan[+reuse_fakes]] [eval|no] [NUM_NODES]
 Each rank writes OUT_DIR/rank<r>.pt with the G and D parameters and its first noise batch.
 With NUM_NODES > 1 the script is one node's process of a multi-node run, started by torchrun or
 srun (DEVICES processes per node; Lightning reads the launcher's environment).
@@ -77,7 +77,8 @@ class SaveState(pl.Callback):
 def main():
     out, devices, batch, steps, invariant = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
     loss = sys.argv[6] if len(sys.argv) > 6 else "non_saturating"
-    model = sys.argv[7] if len(sys.argv) > 7 else "mlp"
+    model, *model_options = (sys.argv[7] if len(sys.argv) > 7 else "mlp").split("+")
+    reuse_fakes = "reuse_fakes" in model_options
     evaluate = len(sys.argv) > 8 and sys.argv[8] == "eval"
     num_nodes = int(sys.argv[9]) if len(sys.argv) > 9 else 1
     torch.set_num_threads(1)
@@ -85,11 +86,11 @@ def main():
     module = RecordingGAN(
         sample_shape=[2], latent_dim=2, g_hidden=[32, 32], g_output="linear", d_hidden=[32, 32], d_pieces=3,
         d_input_dropout=0.0, d_hidden_dropout=0.0, goodfellow_schedule=False, g_optimizer=adam(1e-3), d_optimizer=adam(1e-3),
-        rank_invariant_noise=invariant, loss=loss,
+        rank_invariant_noise=invariant, loss=loss, reuse_fakes=reuse_fakes,
     )
     data = Toy2D("ring8", num_samples=4000, batch_size=batch)
     if model == "dcgan":  # BatchNorm in G and D
-        module = RecordingDCGAN(image_size=28, channels=1, g_width=8, d_width=8, loss=loss, rank_invariant_noise=invariant)
+        module = RecordingDCGAN(image_size=28, channels=1, g_width=8, d_width=8, loss=loss, rank_invariant_noise=invariant, reuse_fakes=reuse_fakes)
         data = MNISTBundled(batch_size=batch)
     evaluation = None
     if evaluate:  # an odd sample count: the two ranks' shares differ in size

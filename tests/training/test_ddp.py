@@ -31,7 +31,7 @@ def _max_diff(a, b):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("loss,model", [("non_saturating", "mlp"), ("wgan_gp", "mlp"), ("hinge", "dcgan")])
+@pytest.mark.parametrize("loss,model", [("non_saturating", "mlp"), ("wgan_gp", "mlp"), ("hinge", "dcgan"), ("least_squares", "dcgan+reuse_fakes")])
 def test_two_ranks_stay_identical_and_draw_different_noise(tmp_path, loss, model):
     # the DCGAN case has BatchNorm in both networks (one D forward per backward under DDP)
     r0, r1 = _run(tmp_path / "ddp", devices=2, batch=16, steps=15, invariant=False, loss=loss, model=model)
@@ -42,11 +42,13 @@ def test_two_ranks_stay_identical_and_draw_different_noise(tmp_path, loss, model
 
 
 @pytest.mark.slow
-def test_two_ranks_with_batch_b_match_one_process_with_batch_2b(tmp_path):
+@pytest.mark.parametrize("model", ["mlp", "mlp+reuse_fakes"])
+def test_two_ranks_with_batch_b_match_one_process_with_batch_2b(tmp_path, model):
     # rank-invariant noise: each rank keeps its slice of the global noise batch, and the data
-    # sampler gives the two ranks the two halves of the single process's minibatch.
-    r0, r1 = _run(tmp_path / "ddp", devices=2, batch=16, steps=15, invariant=True)
-    (single,) = _run(tmp_path / "single", devices=1, batch=32, steps=15, invariant=True)
+    # sampler gives the two ranks the two halves of the single process's minibatch. With
+    # reuse_fakes, G's gradients are all-reduced in a backward through a forward of the D update.
+    r0, r1 = _run(tmp_path / "ddp", devices=2, batch=16, steps=15, invariant=True, model=model)
+    (single,) = _run(tmp_path / "single", devices=1, batch=32, steps=15, invariant=True, model=model)
     assert not torch.allclose(r0["noise"], r1["noise"])
     assert torch.allclose(torch.cat([r0["noise"], r1["noise"]]), single["noise"])
     # Tolerance: float32 all-reduce sums gradients in a different order than one big batch;
@@ -54,7 +56,7 @@ def test_two_ranks_with_batch_b_match_one_process_with_batch_2b(tmp_path):
     assert _max_diff(r0["generator"], single["generator"]) < 1e-4
     assert _max_diff(r0["discriminator"], single["discriminator"]) < 1e-4
     # and training moved the weights far more than that tolerance
-    fresh = _run(tmp_path / "short", devices=1, batch=32, steps=1, invariant=True)[0]
+    fresh = _run(tmp_path / "short", devices=1, batch=32, steps=1, invariant=True, model=model)[0]
     assert _max_diff(fresh["generator"], single["generator"]) > 1e-2
 
 

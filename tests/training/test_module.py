@@ -23,26 +23,28 @@ def _changed(before, net):
 class _Recorder(tiny_ring_gan().__class__):
     """Records which parameters each update changed."""
 
-    def _discriminator_update(self, real, labels, opt_d, check, log_now):
+    def _discriminator_update(self, *args):
         g0, d0 = _params(self.generator), _params(self.discriminator)
-        out = super()._discriminator_update(real, labels, opt_d, check, log_now)
+        out = super()._discriminator_update(*args)
         self.d_update_changed = (_changed(g0, self.generator), _changed(d0, self.discriminator))
         return out
 
-    def _generator_update(self, n, opt_g, check, log_now):
+    def _generator_update(self, *args):
         g0, d0 = _params(self.generator), _params(self.discriminator)
         grads_d_before = [p.grad for p in self.discriminator.parameters()]
-        out = super()._generator_update(n, opt_g, check, log_now)
+        out = super()._generator_update(*args)
         self.g_update_changed = (_changed(g0, self.generator), _changed(d0, self.discriminator))
         self.d_grads_after_g = [p.grad is g for p, g in zip(self.discriminator.parameters(), grads_d_before)]
         return out
 
 
+@pytest.mark.parametrize("reuse_fakes", [False, True])
 @pytest.mark.parametrize("loss", ["minimax", "non_saturating", "least_squares", "hinge", "wgan_gp"])
-def test_each_update_changes_only_its_network(loss):
+def test_each_update_changes_only_its_network(loss, reuse_fakes):
     module = _Recorder(
         sample_shape=[2], latent_dim=2, g_hidden=[16], g_output="linear", d_hidden=[16], d_pieces=2,
         d_input_dropout=0.0, d_hidden_dropout=0.0, goodfellow_schedule=False, g_optimizer=adam(), d_optimizer=adam(), loss=loss,
+        reuse_fakes=reuse_fakes,
     )
     quiet_trainer(max_steps=2).fit(module, Toy2D(num_samples=400, batch_size=20))
     g_changed, d_changed = module.d_update_changed
@@ -57,9 +59,9 @@ def test_k_discriminator_steps_use_distinct_real_minibatches():
     seen = []
 
     class Spy(tiny_ring_gan().__class__):
-        def _discriminator_update(self, real, labels, opt_d, check, log_now):
+        def _discriminator_update(self, real, *args):
             seen.append(real.clone())
-            return super()._discriminator_update(real, labels, opt_d, check, log_now)
+            return super()._discriminator_update(real, *args)
 
     module = Spy(
         sample_shape=[2], latent_dim=2, g_hidden=[8], g_output="linear", d_hidden=[8], d_pieces=2, d_input_dropout=0.0,

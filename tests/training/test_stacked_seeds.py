@@ -95,6 +95,7 @@ CASES = {
     "minimax": dict(loss="minimax"),
     "non_saturating k=2": dict(loss="non_saturating", d_steps=2),
     "least_squares pack2": dict(loss="least_squares", pack=2),
+    "least_squares k=2 reusing the fakes": dict(loss="least_squares", d_steps=2, reuse_fakes=True),
     "hinge BatchNorm": dict(loss="hinge", batch_norm=True),
     "wgan_gp pack2 k=2": dict(loss="wgan_gp", pack=2, d_steps=2),
     "EMA from step 2, BatchNorm": dict(loss="non_saturating", batch_norm=True, ema_decay=0.9, ema_start=2),
