@@ -460,12 +460,10 @@ class GANModule(pl.LightningModule):
         if kept is None:
             z = self.sample_noise(n)
             labels = self.sample_labels(n) if self.num_classes else None
-        else:
-            fake, labels = kept
+            kept = (conditioned(self._generator_for_update(), z, labels), labels)
+        fake, labels = kept
         self.toggle_optimizer(opt_g)  # freezes D's parameters: no D gradients are computed
         try:
-            if kept is None:
-                fake = conditioned(self._generator_for_update(), z, labels)
             fake_out = conditioned(self.discriminator, fake, labels)
             loss_g = self._loss_g(fake_out)  # scalar, or [S] for stacked seeds
             if check:
